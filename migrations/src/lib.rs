@@ -1,0 +1,15 @@
+//! Every schema change, forward only. Timestamps are Unix seconds (BIGINT) on every
+//! backend; lists are JSON text. Never edit a migration that has landed: add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_foundation::Migration)]
+    }
+}

@@ -1,0 +1,563 @@
+//! Configuration: a TOML file, then `GATEHOUSE__SECTION__KEY` environment overrides, then
+//! `*_file` indirections for secrets. Unknown keys are collected, not silently dropped, and
+//! `Config::validate` reports every problem at once.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A secret from the configuration: never printed by `Debug`.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Config {
+    /// The issuer identifier: scheme, host, optional port and path; no query or fragment.
+    pub issuer: String,
+    /// Address the HTTP server binds, `host:port`. Port 0 picks a free port.
+    pub listen: String,
+    /// Where the SQLite file and the generated master key live.
+    pub data_dir: PathBuf,
+    /// 32 bytes (64 hex digits or base64). Generated into `data_dir/master.key` when absent.
+    pub master_key: Option<Secret>,
+    /// Demo mode: the quick start's settings (a banner on the pages).
+    pub demo: bool,
+    pub database: DatabaseConfig,
+    pub lifetimes: Lifetimes,
+    pub ldap: LdapConfig,
+    pub clients: Vec<ClientConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            master_key: None,
+            demo: false,
+            database: DatabaseConfig::default(),
+            lifetimes: Lifetimes::default(),
+            ldap: LdapConfig::default(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH?mode=rwc` or `postgres://user:pass@host/db`. Default: a SQLite file
+    /// `gatehouse.sqlite` in the data directory.
+    pub url: Option<Secret>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 10,
+        }
+    }
+}
+
+/// Lifetimes in seconds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Lifetimes {
+    pub authorization_code: i64,
+    pub id_token: i64,
+    pub access_token: i64,
+    /// How long a browser stays signed in (single sign-on) without signing in again.
+    pub session: i64,
+    /// How long a person has to finish signing in once an application sent them.
+    pub login: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            authorization_code: 60,
+            id_token: 3600,
+            access_token: 3600,
+            session: 8 * 3600,
+            login: 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LdapConfig {
+    /// `ldap://host:port` or `ldaps://host:port`.
+    pub url: String,
+    /// The service account used to search for users. Empty: anonymous search.
+    pub bind_dn: String,
+    pub bind_password: Secret,
+    /// Where users are searched (subtree).
+    pub base_dn: String,
+    /// Search filter; `{username}` is replaced by the RFC 4515-escaped sign-in name.
+    pub user_filter: String,
+    /// Seconds allowed to open a connection.
+    pub connect_timeout: u64,
+    /// Seconds allowed for one bind or search.
+    pub operation_timeout: u64,
+    pub attributes: LdapAttributes,
+    pub groups: LdapGroups,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            url: String::new(),
+            bind_dn: String::new(),
+            bind_password: Secret::default(),
+            base_dn: String::new(),
+            user_filter: "(&(objectClass=inetOrgPerson)(uid={username}))".into(),
+            connect_timeout: 5,
+            operation_timeout: 5,
+            attributes: LdapAttributes::default(),
+            groups: LdapGroups::default(),
+        }
+    }
+}
+
+/// Which directory attribute fills which claim. An empty name leaves the claim out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LdapAttributes {
+    /// The stable, never reassigned id that becomes `sub` (entryUUID, objectGUID, ...).
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    /// Attribute on the user listing group DNs (memberOf). Empty: use the group search.
+    pub member_of: String,
+}
+
+impl Default for LdapAttributes {
+    fn default() -> Self {
+        LdapAttributes {
+            id: "entryUUID".into(),
+            username: "uid".into(),
+            name: "cn".into(),
+            given_name: "givenName".into(),
+            family_name: "sn".into(),
+            email: "mail".into(),
+            member_of: String::new(),
+        }
+    }
+}
+
+/// Group lookup by search, used when `attributes.member_of` is empty.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LdapGroups {
+    /// Where groups are searched. Empty: no groups.
+    pub base_dn: String,
+    /// `{dn}` is the user's escaped DN, `{username}` the escaped username.
+    pub filter: String,
+    /// The group attribute that names it in the `groups` claim.
+    pub name_attribute: String,
+}
+
+impl Default for LdapGroups {
+    fn default() -> Self {
+        LdapGroups {
+            base_dn: String::new(),
+            filter: "(|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=groupOfUniqueNames)(uniqueMember={dn}))(&(objectClass=posixGroup)(memberUid={username})))".into(),
+            name_attribute: "cn".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "client_secret_basic" => Some(TokenEndpointAuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(TokenEndpointAuthMethod::ClientSecretPost),
+            "none" => Some(TokenEndpointAuthMethod::None),
+            _ => None,
+        }
+    }
+}
+
+/// A client registered in the file; seeded into the database at start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Required unless `token_endpoint_auth_method = "none"` (a public client).
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_auth_method")]
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// First-party clients skip the consent page.
+    #[serde(default)]
+    pub first_party: bool,
+}
+
+fn default_auth_method() -> TokenEndpointAuthMethod {
+    TokenEndpointAuthMethod::ClientSecretBasic
+}
+
+/// Everything wrong with a configuration, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigErrors {
+    pub problems: Vec<String>,
+}
+
+impl ConfigErrors {
+    fn one(problem: impl Into<String>) -> Self {
+        ConfigErrors {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+pub const DEFAULT_CONFIG_PATH: &str = "gatehouse.toml";
+const ENV_PREFIX: &str = "GATEHOUSE__";
+
+impl Config {
+    /// Loads `path` (a missing file is an error only when `required`), applies the
+    /// environment overrides and `*_file` secrets, and validates the result.
+    pub fn load(
+        path: &Path,
+        required: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut table = match std::fs::read_to_string(path) {
+            Ok(text) => text.parse::<toml::Table>().map_err(|e| {
+                ConfigErrors::one(format!("{}: not valid TOML: {}", path.display(), e.message()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => toml::Table::new(),
+            Err(e) => {
+                return Err(ConfigErrors::one(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
+        };
+        let mut problems = Vec::new();
+        apply_env_overrides(&mut table, env, &mut problems);
+        resolve_secret_files(&mut table, "", &mut problems);
+        let config = Self::from_table(table, &mut problems);
+        if let Some(config) = &config {
+            problems.extend(config.validate());
+        }
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigErrors { problems }),
+        }
+    }
+
+    /// Parses an already merged table; unknown keys become problems.
+    pub fn from_table(table: toml::Table, problems: &mut Vec<String>) -> Option<Config> {
+        let mut unknown = Vec::new();
+        let result = serde_ignored::deserialize(toml::Value::Table(table), |path| {
+            unknown.push(path.to_string())
+        });
+        for key in unknown {
+            problems.push(format!("unknown key `{key}`"));
+        }
+        match result {
+            Ok(config) => Some(config),
+            Err(e) => {
+                problems.push(format!("invalid configuration: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Every semantic problem in the configuration.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match Url::parse(&self.issuer) {
+            Ok(url) => {
+                if url.scheme() != "https" && url.scheme() != "http" {
+                    problems.push("`issuer` must be an http or https URL".into());
+                }
+                if url.query().is_some() || url.fragment().is_some() {
+                    problems.push("`issuer` must not have a query or fragment".into());
+                }
+                if self.issuer.ends_with('/') {
+                    problems.push("`issuer` must not end with `/`".into());
+                }
+            }
+            Err(e) => problems.push(format!("`issuer` is not a URL: {e}")),
+        }
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "`listen` must be an address like 127.0.0.1:8080, got `{}`",
+                self.listen
+            ));
+        }
+        if let Some(key) = &self.master_key {
+            if crate::crypto::MasterKey::parse(key.expose()).is_err() {
+                problems.push("`master_key` must be 32 bytes as 64 hex digits or base64".into());
+            }
+        }
+        if let Some(url) = &self.database.url {
+            let url = url.expose();
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.push("`database.url` must start with sqlite:, postgres:// or postgresql://".into());
+            }
+        }
+        if self.database.max_connections == 0 {
+            problems.push("`database.max_connections` must be at least 1".into());
+        }
+        let lifetimes = [
+            ("authorization_code", self.lifetimes.authorization_code),
+            ("id_token", self.lifetimes.id_token),
+            ("access_token", self.lifetimes.access_token),
+            ("session", self.lifetimes.session),
+            ("login", self.lifetimes.login),
+        ];
+        for (name, seconds) in lifetimes {
+            if seconds <= 0 {
+                problems.push(format!("`lifetimes.{name}` must be a positive number of seconds"));
+            }
+        }
+        self.validate_ldap(&mut problems);
+        self.validate_clients(&mut problems);
+        problems
+    }
+
+    fn validate_ldap(&self, problems: &mut Vec<String>) {
+        let ldap = &self.ldap;
+        if ldap.url.is_empty() {
+            problems.push("`ldap.url` is required (ldap://host:port or ldaps://host:port)".into());
+        } else if !(ldap.url.starts_with("ldap://") || ldap.url.starts_with("ldaps://")) {
+            problems.push(format!("`ldap.url` must start with ldap:// or ldaps://, got `{}`", ldap.url));
+        }
+        if ldap.base_dn.is_empty() {
+            problems.push("`ldap.base_dn` is required".into());
+        }
+        if !ldap.user_filter.contains("{username}") {
+            problems.push("`ldap.user_filter` must contain {username}".into());
+        }
+        if !ldap.user_filter.starts_with('(') || !ldap.user_filter.ends_with(')') {
+            problems.push("`ldap.user_filter` must be a parenthesised LDAP filter".into());
+        }
+        if !ldap.bind_dn.is_empty() && ldap.bind_password.is_empty() {
+            problems.push("`ldap.bind_password` is required when `ldap.bind_dn` is set".into());
+        }
+        if ldap.connect_timeout == 0 || ldap.operation_timeout == 0 {
+            problems.push("`ldap.connect_timeout` and `ldap.operation_timeout` must be at least 1 second".into());
+        }
+        if ldap.attributes.id.is_empty() || ldap.attributes.username.is_empty() {
+            problems.push("`ldap.attributes.id` and `ldap.attributes.username` are required".into());
+        }
+    }
+
+    fn validate_clients(&self, problems: &mut Vec<String>) {
+        let mut seen = BTreeSet::new();
+        for client in &self.clients {
+            let id = &client.client_id;
+            if let Err(problem) = validate_client_id(id) {
+                problems.push(format!("client `{id}`: {problem}"));
+            }
+            if !seen.insert(id.clone()) {
+                problems.push(format!("client `{id}` is defined twice"));
+            }
+            let public = client.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
+            match (&client.secret, public) {
+                (None, false) => problems.push(format!(
+                    "client `{id}`: `secret` is required for a confidential client (or set token_endpoint_auth_method = \"none\")"
+                )),
+                (Some(_), true) => problems.push(format!("client `{id}`: a public client must not have a secret")),
+                (Some(secret), false) if secret.expose().len() < 16 => {
+                    problems.push(format!("client `{id}`: `secret` must be at least 16 characters"))
+                }
+                _ => {}
+            }
+            if client.redirect_uris.is_empty() {
+                problems.push(format!("client `{id}`: at least one redirect URI is required"));
+            }
+            for uri in client.redirect_uris.iter().chain(&client.post_logout_redirect_uris) {
+                if let Err(problem) = validate_redirect_uri(uri) {
+                    problems.push(format!("client `{id}`: redirect URI `{uri}` {problem}"));
+                }
+            }
+        }
+    }
+
+    /// The database URL to connect to: the configured one, or the SQLite default.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_string(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gatehouse.sqlite").display()
+            ),
+        }
+    }
+
+    /// Cookies get `Secure` when the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// Client ids are printable ASCII without spaces (they travel in URLs and Basic auth).
+pub fn validate_client_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > 128 {
+        return Err("client_id must be 1 to 128 characters");
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        return Err("client_id may only contain visible ASCII characters other than `:`");
+    }
+    Ok(())
+}
+
+/// A redirect URI must be absolute and carry no fragment (OAuth 2.0 section 3.1.2).
+pub fn validate_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    match Url::parse(uri) {
+        Ok(url) if url.fragment().is_some() => Err("must not contain a fragment"),
+        Ok(url) if url.cannot_be_a_base() && url.scheme() != "urn" => Err("must be an absolute URI"),
+        Ok(_) => Ok(()),
+        Err(_) => Err("is not an absolute URI"),
+    }
+}
+
+/// `GATEHOUSE__LDAP__BIND_PASSWORD=x` sets `[ldap] bind_password = "x"`. Values that parse
+/// as TOML (numbers, booleans, arrays) keep their type; anything else is a string.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Vec<String>,
+) {
+    for (name, value) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+        if keys.iter().any(|k| k.is_empty()) {
+            problems.push(format!("environment variable {name} has an empty section name"));
+            continue;
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table())
+            .unwrap_or(toml::Value::String(value));
+        let Some((last, sections)) = keys.split_last() else {
+            continue;
+        };
+        match section_for(table, sections) {
+            Ok(section) => {
+                section.insert(last.clone(), parsed);
+            }
+            Err(section) => {
+                problems.push(format!("environment variable {name}: `{section}` is not a section"))
+            }
+        }
+    }
+}
+
+/// The nested table at `path`, created when missing; `Err(name)` when a step is not a table.
+fn section_for<'t>(table: &'t mut toml::Table, path: &[String]) -> Result<&'t mut toml::Table, String> {
+    let Some((first, rest)) = path.split_first() else {
+        return Ok(table);
+    };
+    match table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+    {
+        toml::Value::Table(inner) => section_for(inner, rest),
+        _ => Err(first.clone()),
+    }
+}
+
+/// Replaces every `name_file = "/path"` by `name = <file contents without the final newline>`.
+fn resolve_secret_files(table: &mut toml::Table, prefix: &str, problems: &mut Vec<String>) {
+    let file_keys: Vec<String> = table
+        .keys()
+        .filter(|k| k.ends_with("_file") && k.len() > 5)
+        .cloned()
+        .collect();
+    for key in file_keys {
+        let target = key.trim_end_matches("_file").to_string();
+        let Some(toml::Value::String(path)) = table.remove(&key) else {
+            problems.push(format!("`{prefix}{key}` must be a file path"));
+            continue;
+        };
+        if table.contains_key(&target) {
+            problems.push(format!("`{prefix}{target}` and `{prefix}{key}` are both set; keep one"));
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(contents) => {
+                let value = contents.trim_end_matches(['\n', '\r']).to_string();
+                table.insert(target, toml::Value::String(value));
+            }
+            Err(e) => problems.push(format!("`{prefix}{key}`: cannot read {path}: {e}")),
+        }
+    }
+    for (key, value) in table.iter_mut() {
+        match value {
+            toml::Value::Table(inner) => resolve_secret_files(inner, &format!("{prefix}{key}."), problems),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let toml::Value::Table(inner) = item {
+                        resolve_secret_files(inner, &format!("{prefix}{key}[{i}]."), problems);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+issuer = "https://sso.example.org"
+[ldap]
+url = "ldap://127.0.0.1:389"
+base_dn = "ou=people,dc=example,dc=org"
+"#;
+
+fn load(text: &str, env: Vec<(&str, &str)>) -> Result<Config, ConfigErrors> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(
+        &path,
+        true,
+        env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+#[test]
+fn minimal_file_loads_with_defaults() {
+    let config = load(MINIMAL, vec![]).unwrap();
+    assert_eq!(config.lifetimes.authorization_code, 60);
+    assert!(config.secure_cookies());
+    assert!(config.database_url().starts_with("sqlite://data/gatehouse.sqlite"));
+}
+
+#[test]
+fn every_unknown_key_and_problem_is_reported_at_once() {
+    let text = format!("{MINIMAL}\ncolour = 1\n[lifetimes]\nid_token = 0\nbogus = 2\n");
+    let errors = load(&text, vec![]).unwrap_err();
+    let all = errors.problems.join("\n");
+    assert!(all.contains("unknown key `colour`"), "{all}");
+    assert!(all.contains("unknown key `lifetimes.bogus`"), "{all}");
+    assert!(all.contains("lifetimes.id_token"), "{all}");
+}
+
+#[test]
+fn environment_overrides_keep_types() {
+    let config = load(
+        MINIMAL,
+        vec![
+            ("GATEHOUSE__LIFETIMES__ID_TOKEN", "120"),
+            ("GATEHOUSE__LDAP__BIND_DN", "cn=admin,dc=example,dc=org"),
+            ("GATEHOUSE__LDAP__BIND_PASSWORD", "s3cret"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.lifetimes.id_token, 120);
+    assert_eq!(config.ldap.bind_dn, "cn=admin,dc=example,dc=org");
+    assert_eq!(config.ldap.bind_password.expose(), "s3cret");
+}
+
+#[test]
+fn secrets_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_path = dir.path().join("pw");
+    std::fs::write(&secret_path, "from-file\n").unwrap();
+    let path_text = secret_path.display().to_string();
+    let config = load(
+        &format!("{MINIMAL}bind_dn = \"cn=x\"\nbind_password_file = \"{path_text}\"\n"),
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(config.ldap.bind_password.expose(), "from-file");
+    assert_eq!(format!("{:?}", config.ldap.bind_password), "Secret(<redacted>)");
+}
+
+#[test]
+fn client_rules_are_checked() {
+    let text = format!(
+        "{MINIMAL}\n[[clients]]\nclient_id = \"app\"\nredirect_uris = [\"https://app/cb#frag\"]\n\
+         [[clients]]\nclient_id = \"app\"\nsecret = \"x\"\nredirect_uris = [\"https://app/cb\"]\n\
+         [[clients]]\nclient_id = \"spa\"\ntoken_endpoint_auth_method = \"none\"\nsecret = \"0123456789abcdef\"\nredirect_uris = [\"https://spa/cb\"]\n"
+    );
+    let all = load(&text, vec![]).unwrap_err().problems.join("\n");
+    assert!(all.contains("`secret` is required"), "{all}");
+    assert!(all.contains("fragment"), "{all}");
+    assert!(all.contains("defined twice"), "{all}");
+    assert!(all.contains("at least 16 characters"), "{all}");
+    assert!(all.contains("public client must not have a secret"), "{all}");
+}
+
+#[test]
+fn missing_required_file_is_an_error() {
+    let err = Config::load(Path::new("/nonexistent/gatehouse.toml"), true, Vec::new()).unwrap_err();
+    assert!(err.problems[0].contains("cannot read"));
+}

@@ -1,0 +1,26 @@
+//! Gatehouse: a single-binary OpenID Connect identity provider for LDAP directories.
+//!
+//! Layers, lowest first (import only downward):
+//! config, clock, crypto -> storage, directory -> authorization, tokens, keys ->
+//! oidc, web (HTTP edges, sharing `http`) -> app, cli.
+
+pub mod clock;
+pub mod config;
+pub mod crypto;
+
+pub mod directory;
+pub mod storage;
+
+pub mod authorization;
+pub mod keys;
+pub mod tokens;
+
+pub mod http;
+pub mod oidc;
+pub mod web;
+
+pub mod app;
+pub mod cli;
+
+
+pub use config::Config;

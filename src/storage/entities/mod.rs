@@ -1,0 +1,10 @@
+//! sea-orm entities, written by hand to match `migrations/`.
+
+pub mod authorization_codes;
+pub mod browser_sessions;
+pub mod clients;
+pub mod consents;
+pub mod grants;
+pub mod pending_authorizations;
+pub mod signing_keys;
+pub mod users;
