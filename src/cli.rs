@@ -1,1 +1,269 @@
-//! cli
+//! The command line: `serve`, `migrate`, `check-config`, `clients`, `keys`, `ldap test`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::startup::{load_master_key, open_database};
+use crate::authorization::client_registry::{add_client, list_clients, remove_client, NewClient};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{validate_client_id, validate_redirect_uri, Config, TokenEndpointAuthMethod, DEFAULT_CONFIG_PATH};
+use crate::crypto::random_token;
+use crate::directory::{Directory, LdapDirectory};
+use crate::keys::KeyRing;
+use crate::Application;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "OpenID Connect identity provider for LDAP directories"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables GATEHOUSE__SECTION__KEY override it.
+    #[arg(long, short, global = true, env = "GATEHOUSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Check the configuration and report every problem at once.
+    CheckConfig,
+    /// Manage registered applications.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Inspect the signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check the directory settings.
+    #[command(subcommand)]
+    Ldap(LdapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register an application; a confidential client's secret is printed once.
+    Add(AddClientArgs),
+    /// List registered applications.
+    List,
+    /// Remove an application added with `clients add`.
+    Remove {
+        /// The client_id to remove.
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddClientArgs {
+    /// The client_id (visible ASCII, no `:`).
+    #[arg(long = "id")]
+    pub client_id: String,
+    /// The name people see on the sign-in and consent pages.
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// An exact redirect URI (repeat for several).
+    #[arg(long = "redirect-uri", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// An exact post-logout redirect URI (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required), e.g. a single-page or native app.
+    #[arg(long)]
+    pub public: bool,
+    /// Send the secret in the form body (client_secret_post) instead of HTTP Basic.
+    #[arg(long, conflicts_with = "public")]
+    pub secret_post: bool,
+    /// Skip the consent page for this application.
+    #[arg(long)]
+    pub first_party: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys and their states.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LdapCommand {
+    /// Sign a user in against the directory (password read from the terminal or stdin)
+    /// and print the claims Gatehouse would issue, or the exact failure.
+    Test {
+        /// The sign-in name.
+        username: String,
+    },
+}
+
+/// Loads the configuration named on the command line (or the default file if present).
+pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let (path, required) = match &cli.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+    };
+    Config::load(&path, required, std::env::vars()).map_err(|errors| {
+        let mut message = format!(
+            "the configuration ({}) has {} problem(s):",
+            path.display(),
+            errors.problems.len()
+        );
+        for problem in &errors.problems {
+            message.push_str("\n  - ");
+            message.push_str(problem);
+        }
+        anyhow::anyhow!(message)
+    })
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::CheckConfig => {
+            println!(
+                "configuration OK: issuer {}, listening on {}",
+                config.issuer, config.listen
+            );
+            Ok(())
+        }
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            open_database(&config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Clients(command) => clients(config, command).await,
+        Command::Keys(KeysCommand::List) => {
+            let master_key = load_master_key(&config)?;
+            let db = open_database(&config).await?;
+            let ring = KeyRing::load_or_create(&db, &master_key, &SystemClock).await?;
+            println!("{:<45} {:<6} {:<8} CREATED", "KID", "ALG", "STATUS");
+            for key in ring.list() {
+                println!(
+                    "{:<45} {:<6} {:<8} {}",
+                    key.kid,
+                    key.algorithm,
+                    key.status.as_str(),
+                    key.created_at
+                );
+            }
+            Ok(())
+        }
+        Command::Ldap(LdapCommand::Test { username }) => ldap_test(config, &username).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let issuer = config.issuer.clone();
+    let app = Application::build(config).await?;
+    // Tests and scripts wait for this exact line.
+    println!("listening on http://{} (issuer {issuer})", app.local_addr());
+    app.run_until_stopped().await.context("while serving")?;
+    Ok(())
+}
+
+async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> {
+    let db = open_database(&config).await?;
+    match command {
+        ClientsCommand::List => {
+            for client in list_clients(&db).await? {
+                println!(
+                    "{}\t{}\t{}\t{}{}\n\tredirect: {}\n\tpost-logout: {}",
+                    client.client_id,
+                    client.display_name(),
+                    client.auth_method.as_str(),
+                    client.source,
+                    if client.first_party { "\tfirst-party" } else { "" },
+                    client.redirect_uris.join(" "),
+                    client.post_logout_redirect_uris.join(" "),
+                );
+            }
+        }
+        ClientsCommand::Remove { client_id } => {
+            remove_client(&db, &client_id).await?;
+            println!("removed client {client_id}");
+        }
+        ClientsCommand::Add(args) => {
+            if let Err(problem) = validate_client_id(&args.client_id) {
+                bail!("{problem}");
+            }
+            for uri in args.redirect_uris.iter().chain(&args.post_logout_redirect_uris) {
+                if let Err(problem) = validate_redirect_uri(uri) {
+                    bail!("redirect URI `{uri}` {problem}");
+                }
+            }
+            let auth_method = if args.public {
+                TokenEndpointAuthMethod::None
+            } else if args.secret_post {
+                TokenEndpointAuthMethod::ClientSecretPost
+            } else {
+                TokenEndpointAuthMethod::ClientSecretBasic
+            };
+            let secret = (!args.public).then(|| random_token(32));
+            let client = NewClient {
+                client_id: args.client_id.clone(),
+                name: args.name,
+                secret: secret.clone(),
+                redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
+                auth_method,
+                first_party: args.first_party,
+            };
+            add_client(&db, &client, SystemClock.now_unix()).await?;
+            println!("client_id:     {}", client.client_id);
+            println!("auth method:   {}", auth_method.as_str());
+            match secret {
+                Some(secret) => println!("client_secret: {secret}\n(shown once: store it now)"),
+                None => println!("public client: no secret; PKCE with S256 is required"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        Ok(rpassword::prompt_password("Password: ")?)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_to_string(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+async fn ldap_test(config: Config, username: &str) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let directory: Arc<dyn Directory> = Arc::new(LdapDirectory::new(config.ldap.clone()));
+    match directory.authenticate_user(username, &password).await {
+        Ok(user) => {
+            println!("sign-in OK");
+            println!("sub (stable id):    {}", user.id);
+            println!("dn:                 {}", user.dn);
+            println!("preferred_username: {}", user.username);
+            let show = |label: &str, value: &Option<String>| {
+                println!("{label:<19} {}", value.as_deref().unwrap_or("(none)"));
+            };
+            show("name:", &user.name);
+            show("given_name:", &user.given_name);
+            show("family_name:", &user.family_name);
+            show("email:", &user.email);
+            println!(
+                "groups:             {}",
+                if user.groups.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    user.groups.join(", ")
+                }
+            );
+            Ok(())
+        }
+        Err(error) => bail!("sign-in failed: {error}"),
+    }
+}

@@ -276,16 +276,11 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigErrors> {
         let mut table = match std::fs::read_to_string(path) {
-            Ok(text) => text.parse::<toml::Table>().map_err(|e| {
-                ConfigErrors::one(format!("{}: not valid TOML: {}", path.display(), e.message()))
-            })?,
+            Ok(text) => text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigErrors::one(format!("{}: not valid TOML: {}", path.display(), e.message())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => toml::Table::new(),
-            Err(e) => {
-                return Err(ConfigErrors::one(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )))
-            }
+            Err(e) => return Err(ConfigErrors::one(format!("cannot read {}: {e}", path.display()))),
         };
         let mut problems = Vec::new();
         apply_env_overrides(&mut table, env, &mut problems);
@@ -303,9 +298,7 @@ impl Config {
     /// Parses an already merged table; unknown keys become problems.
     pub fn from_table(table: toml::Table, problems: &mut Vec<String>) -> Option<Config> {
         let mut unknown = Vec::new();
-        let result = serde_ignored::deserialize(toml::Value::Table(table), |path| {
-            unknown.push(path.to_string())
-        });
+        let result = serde_ignored::deserialize(toml::Value::Table(table), |path| unknown.push(path.to_string()));
         for key in unknown {
             problems.push(format!("unknown key `{key}`"));
         }
@@ -377,7 +370,10 @@ impl Config {
         if ldap.url.is_empty() {
             problems.push("`ldap.url` is required (ldap://host:port or ldaps://host:port)".into());
         } else if !(ldap.url.starts_with("ldap://") || ldap.url.starts_with("ldaps://")) {
-            problems.push(format!("`ldap.url` must start with ldap:// or ldaps://, got `{}`", ldap.url));
+            problems.push(format!(
+                "`ldap.url` must start with ldap:// or ldaps://, got `{}`",
+                ldap.url
+            ));
         }
         if ldap.base_dn.is_empty() {
             problems.push("`ldap.base_dn` is required".into());
@@ -435,10 +431,7 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(url) => url.expose().to_string(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("gatehouse.sqlite").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("gatehouse.sqlite").display()),
         }
     }
 
@@ -498,9 +491,7 @@ fn apply_env_overrides(
             Ok(section) => {
                 section.insert(last.clone(), parsed);
             }
-            Err(section) => {
-                problems.push(format!("environment variable {name}: `{section}` is not a section"))
-            }
+            Err(section) => problems.push(format!("environment variable {name}: `{section}` is not a section")),
         }
     }
 }

@@ -14,10 +14,7 @@ pub enum CryptoError {
     #[error("the master key must be 32 bytes, given as 64 hex digits or base64")]
     BadMasterKey,
     #[error("could not read or write the master key file {path}: {source}")]
-    MasterKeyFile {
-        path: String,
-        source: std::io::Error,
-    },
+    MasterKeyFile { path: String, source: std::io::Error },
     #[error("encrypted data could not be decrypted with this master key")]
     Decrypt,
     #[error("the system random number generator failed")]
@@ -105,10 +102,7 @@ impl MasterKey {
         let bytes = if text.len() == 64 {
             hex_decode(text)
         } else {
-            STANDARD
-                .decode(text)
-                .ok()
-                .or_else(|| URL_SAFE_NO_PAD.decode(text).ok())
+            STANDARD.decode(text).ok().or_else(|| URL_SAFE_NO_PAD.decode(text).ok())
         };
         let bytes = bytes.ok_or(CryptoError::BadMasterKey)?;
         let array: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadMasterKey)?;
@@ -148,6 +142,15 @@ impl MasterKey {
         }
     }
 
+    /// A key for one purpose, derived from the master key: HMAC-SHA256(master, label).
+    pub fn derive_subkey(&self, label: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        let tag = aws_lc_rs::hmac::sign(&key, label.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     fn aead_key(&self) -> LessSafeKey {
         // A 32-byte key is always accepted for AES-256-GCM.
         #[allow(clippy::expect_used)]
@@ -164,11 +167,7 @@ impl MasterKey {
         let mut in_out = plaintext.to_vec();
         #[allow(clippy::expect_used)]
         self.aead_key()
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context),
-                &mut in_out,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut in_out)
             .expect("AES-GCM sealing cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&in_out);

@@ -22,5 +22,5 @@ pub mod web;
 pub mod app;
 pub mod cli;
 
-
+pub use app::startup::Application;
 pub use config::Config;

@@ -25,8 +25,7 @@ enum Users {
     Table,
     Id,
     Username,
-    Name,
-    Email,
+    Claims,
     CreatedAt,
     LastLoginAt,
 }
@@ -137,8 +136,7 @@ impl MigrationTrait for Migration {
                     .table(Users::Table)
                     .col(ColumnDef::new(Users::Id).string().not_null().primary_key())
                     .col(ColumnDef::new(Users::Username).string().not_null())
-                    .col(ColumnDef::new(Users::Name).string().null())
-                    .col(ColumnDef::new(Users::Email).string().null())
+                    .col(ColumnDef::new(Users::Claims).text().not_null())
                     .col(ColumnDef::new(Users::CreatedAt).big_integer().not_null())
                     .col(ColumnDef::new(Users::LastLoginAt).big_integer().not_null())
                     .to_owned(),

@@ -1,1 +1,5 @@
-//! app
+//! Wiring: the application state, the routes, and the server.
+
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,1 +1,13 @@
-//! authorization
+//! The OAuth 2.0 / OpenID Connect flow itself, without HTTP: parse and validate
+//! authorization requests, sessions, consent, codes, and the token exchange.
+
+pub mod authorization_code;
+pub mod authorize_request;
+pub mod browser_session;
+pub mod client_registry;
+pub mod complete_authorization;
+pub mod consent;
+pub mod pending_authorization;
+pub mod people;
+pub mod scopes;
+pub mod token_exchange;

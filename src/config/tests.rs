@@ -28,7 +28,7 @@ fn minimal_file_loads_with_defaults() {
 
 #[test]
 fn every_unknown_key_and_problem_is_reported_at_once() {
-    let text = format!("{MINIMAL}\ncolour = 1\n[lifetimes]\nid_token = 0\nbogus = 2\n");
+    let text = format!("colour = 1\n{MINIMAL}\n[lifetimes]\nid_token = 0\nbogus = 2\n");
     let errors = load(&text, vec![]).unwrap_err();
     let all = errors.problems.join("\n");
     assert!(all.contains("unknown key `colour`"), "{all}");

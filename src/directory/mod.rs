@@ -1,1 +1,31 @@
-//! directory
+//! The LDAP directory: people sign in with their directory password, and what the directory
+//! says about them (stable id, names, email, groups) becomes their claims.
+//!
+//! [`Directory`] is the one seam: the login logic takes an `Arc<dyn Directory>`, so its unit
+//! tests can run without a server, while [`LdapDirectory`] talks to a real one (tested
+//! against slapd in `tests/api/directory.rs`).
+
+mod connection;
+mod connection_pool;
+mod directory_error;
+mod directory_user;
+mod entry_mapping;
+mod ldap_directory;
+mod search_filters;
+
+pub use directory_error::{CredentialFailure, DirectoryError};
+pub use directory_user::DirectoryUser;
+pub use ldap_directory::LdapDirectory;
+
+/// A directory people sign in against.
+#[async_trait::async_trait]
+pub trait Directory: Send + Sync {
+    /// Checks a password: binds as the service account, finds exactly one entry with the
+    /// configured filter (the username RFC 4515-escaped), then binds as that entry's DN on a
+    /// fresh connection that is never reused for anything else. Unknown and ambiguous names
+    /// cost about as much time as a wrong password.
+    async fn authenticate_user(&self, username: &str, password: &str) -> Result<DirectoryUser, DirectoryError>;
+
+    /// Binds as the service account and reads the base DN: the readiness check.
+    async fn check_health(&self) -> Result<(), DirectoryError>;
+}

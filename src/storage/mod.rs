@@ -15,7 +15,11 @@ pub async fn connect_database(url: &str, max_connections: u32) -> Result<Databas
     let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url.to_string());
     options
-        .max_connections(if sqlite { max_connections.min(4) } else { max_connections })
+        .max_connections(if sqlite {
+            max_connections.min(4)
+        } else {
+            max_connections
+        })
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

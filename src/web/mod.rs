@@ -1,1 +1,9 @@
-//! web
+//! Server-rendered pages for people: sign-in, consent, home; plus health checks and the
+//! embedded static files.
+
+pub mod consent_page;
+pub mod health;
+pub mod home_page;
+pub mod login_page;
+mod page_support;
+pub mod static_route;

@@ -9,8 +9,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub username: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
+    /// The directory's answer at the last sign-in (name, email, groups...), as JSON.
+    #[sea_orm(column_type = "Text")]
+    pub claims: String,
     pub created_at: i64,
     pub last_login_at: i64,
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy, the unit and integration tests on SQLite,
+# and the integration tests again on PostgreSQL.
+#
+#   bash scripts/test.sh
+#
+# On a fresh Debian 12 machine with Rust it first installs what the tests need (slapd,
+# ldap-utils, PostgreSQL, Chromium and ChromeDriver) with apt, through sudo unless run as
+# root. PostgreSQL: set GATEHOUSE_TEST_POSTGRES_URL to a maintenance URL of a server of
+# your own (the tests create one database per test through it), or leave it unset and a
+# throwaway server is started on 127.0.0.1 and removed at the end.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GH_SCRIPT_NAME=test.sh
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
+# shellcheck source=scripts/lib/postgres.sh
+. scripts/lib/postgres.sh
+
+cleanup() {
+    stop_throwaway_postgres
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+started=$SECONDS
+phases_done=()
+
+# phase NAME CMD...: run one step, time it, print one summary line, stop at the first failure.
+phase() {
+    local name=$1 begin=$SECONDS
+    shift
+    say "== $name"
+    if "$@"; then
+        say "ok   $name ($((SECONDS - begin))s)"
+        phases_done+=("$name")
+    else
+        local rc=$?
+        say "FAIL $name ($((SECONDS - begin))s, exit code $rc)"
+        if [ "${#phases_done[@]}" -gt 0 ]; then
+            say "passed before the failure: ${phases_done[*]}"
+        fi
+        exit "$rc"
+    fi
+}
+
+install_system_packages() {
+    local packages=(slapd ldap-utils chromium chromium-driver)
+    if ! postgres_bin_dir >/dev/null; then
+        packages+=(postgresql)
+    fi
+    apt_install_missing "${packages[@]}"
+    case " $GH_APT_INSTALLED " in
+        *" slapd "*) stop_packaged_slapd ;;
+    esac
+    local tool
+    for tool in slapd slapadd ldapsearch chromium chromedriver; do
+        command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || die "$tool is still missing"
+    done
+    postgres_bin_dir >/dev/null || die "the PostgreSQL server binaries are still missing"
+}
+
+check_rust_tools() {
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup) first"
+    cargo fmt --version >/dev/null 2>&1 || die "rustfmt is missing: rustup component add rustfmt"
+    cargo clippy --version >/dev/null 2>&1 || die "clippy is missing: rustup component add clippy"
+}
+
+locked=()
+if [ -f Cargo.lock ]; then
+    locked=(--locked)
+fi
+if [ "${CI:-}" = "true" ]; then
+    # A fresh clone builds everything once: incremental artefacts would only cost time.
+    export CARGO_INCREMENTAL=0
+fi
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-auto}
+
+run_sqlite_tests() {
+    env -u GATEHOUSE_TEST_POSTGRES_URL cargo test --workspace "${locked[@]}"
+}
+
+run_postgres_tests() {
+    local url=${GATEHOUSE_TEST_POSTGRES_URL:-}
+    if [ -z "$url" ]; then
+        start_throwaway_postgres
+        say "throwaway PostgreSQL on 127.0.0.1:$GH_PG_PORT (data in $GH_PG_DIR)"
+        url=$GH_PG_URL
+    else
+        say "using PostgreSQL from GATEHOUSE_TEST_POSTGRES_URL"
+    fi
+    local rc=0
+    GATEHOUSE_TEST_POSTGRES_URL=$url cargo test "${locked[@]}" --test api || rc=$?
+    stop_throwaway_postgres
+    return "$rc"
+}
+
+phase "system packages" install_system_packages
+phase "rust toolchain" check_rust_tools
+phase "cargo fmt --check" cargo fmt --all --check
+phase "cargo clippy" cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
+phase "cargo test (SQLite)" run_sqlite_tests
+phase "cargo test --test api (PostgreSQL)" run_postgres_tests
+
+say "all checks passed in $((SECONDS - started))s: ${phases_done[*]}"

@@ -1,0 +1,69 @@
+//! The one place that knows every route.
+
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpResponse};
+
+use crate::oidc::{authorize_endpoint, discovery_endpoint, end_session_endpoint, token_endpoint, userinfo_endpoint};
+use crate::web::{consent_page, health, home_page, login_page, static_route};
+
+/// Cross-origin access for endpoints browser applications call directly (no cookies).
+fn cors() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .add((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))
+}
+
+async fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery_endpoint::get_openid_configuration),
+    )
+    .route("/jwks.json", web::get().to(discovery_endpoint::get_jwks))
+    .service(
+        web::resource("/authorize")
+            .route(web::get().to(authorize_endpoint::get_authorize))
+            .route(web::post().to(authorize_endpoint::post_authorize)),
+    )
+    .service(
+        web::resource("/token")
+            .wrap(cors())
+            .route(web::post().to(token_endpoint::post_token))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
+    )
+    .service(
+        web::resource("/userinfo")
+            .wrap(cors())
+            .route(web::get().to(userinfo_endpoint::userinfo))
+            .route(web::post().to(userinfo_endpoint::userinfo))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
+    )
+    .service(
+        web::resource("/logout")
+            .route(web::get().to(end_session_endpoint::get_logout))
+            .route(web::post().to(end_session_endpoint::post_logout)),
+    )
+    .service(
+        web::resource("/login")
+            .route(web::get().to(login_page::get_login))
+            .route(web::post().to(login_page::post_login)),
+    )
+    .service(
+        web::resource("/consent")
+            .route(web::get().to(consent_page::get_consent))
+            .route(web::post().to(consent_page::post_consent)),
+    )
+    .route("/", web::get().to(home_page::get_home))
+    .route("/static/{name}", web::get().to(static_route::get_static))
+    .route("/healthz", web::get().to(health::get_healthz))
+    .route("/readyz", web::get().to(health::get_readyz));
+}

@@ -1,0 +1,195 @@
+//! Building the application: state first (database, keys, clients, directory), then the
+//! HTTP server on a listener bound from the configuration (port 0 picks a free port).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpServer, ResponseError};
+use anyhow::Context;
+
+use super::routes::configure_all_routes;
+use super::state::AppState;
+use crate::authorization::client_registry::{seed_clients_from_config, ClientRegistry};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::directory::LdapDirectory;
+use crate::http::csrf::CsrfKey;
+use crate::http::page_response::PageError;
+use crate::http::security_headers::security_headers;
+use crate::keys::KeyRing;
+use crate::oidc::discovery_endpoint::discovery_document;
+use crate::storage::{connect_database, run_pending_migrations};
+
+/// Largest form or body accepted (sign-in forms and token requests are tiny).
+const BODY_LIMIT: usize = 64 * 1024;
+/// How often the client registry is refreshed from the database.
+const CLIENT_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+    state: AppState,
+}
+
+/// The master key: from the configuration, or `data_dir/master.key` (created, 0600).
+pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(key) = &config.master_key {
+        return MasterKey::parse(key.expose()).context("while reading master_key");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
+    let path = config.data_dir.join("master.key");
+    let (key, created) = MasterKey::load_or_create_file(&path).context("while loading the master key")?;
+    if created {
+        tracing::warn!(path = %path.display(), "generated a new master key; back it up: without it the signing keys cannot be read");
+    }
+    Ok(key)
+}
+
+/// Opens the database and applies every pending migration.
+pub async fn open_database(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    if config.database.url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
+    }
+    let db = connect_database(&config.database_url(), config.database.max_connections)
+        .await
+        .context("while connecting to the database")?;
+    run_pending_migrations(&db)
+        .await
+        .context("while applying database migrations")?;
+    Ok(db)
+}
+
+impl AppState {
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
+        let master_key = load_master_key(&config)?;
+        let db = open_database(&config).await?;
+        seed_clients_from_config(&db, &config.clients, clock.now_unix())
+            .await
+            .context("while registering the clients from the configuration file")?;
+        let keys = KeyRing::load_or_create(&db, &master_key, clock.as_ref())
+            .await
+            .context("while loading the signing keys")?;
+        let clients = ClientRegistry::load(&db).await.context("while loading the clients")?;
+        let directory = LdapDirectory::new(config.ldap.clone());
+        let discovery_json = discovery_document(&config.issuer).to_string();
+        Ok(AppState {
+            csrf: CsrfKey::derive(&master_key),
+            config: Arc::new(config),
+            db,
+            directory: Arc::new(directory),
+            keys: Arc::new(keys),
+            clients: Arc::new(clients),
+            clock,
+            master_key,
+            discovery_json: Arc::from(discovery_json),
+        })
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Application> {
+        let listen = config.listen.clone();
+        let state = AppState::build(config, clock).await?;
+        let listener = TcpListener::bind(&listen).with_context(|| format!("while binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        let server = Self::serve(state.clone(), listener)?;
+        Ok(Application { addr, server, state })
+    }
+
+    fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+        let hsts = state.secure_cookies();
+        let demo = state.config.demo;
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(BODY_LIMIT)
+                        .error_handler(move |error, _| {
+                            PageError::bad_request("The form could not be read", error.to_string())
+                                .in_demo(demo)
+                                .into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(move |error, _| {
+                    PageError::bad_request("The address is not valid", error.to_string())
+                        .in_demo(demo)
+                        .into()
+                }))
+                .wrap(security_headers(hsts))
+                .wrap_fn(|req, srv| {
+                    // Method and path only: query strings can carry hints and state.
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let path = req.path().to_string();
+                    let response = srv.call(req);
+                    async move {
+                        let response = response.await?;
+                        tracing::info!(
+                            target: "http",
+                            %method,
+                            path,
+                            status = response.status().as_u16(),
+                            micros = started.elapsed().as_micros() as u64,
+                        );
+                        Ok(response)
+                    }
+                })
+                .configure(configure_all_routes)
+                .default_service(web::to(move || async move {
+                    PageError::new(
+                        StatusCode::NOT_FOUND,
+                        "Page not found",
+                        "There is nothing at this address.",
+                    )
+                    .in_demo(demo)
+                    .error_response()
+                }))
+        })
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(server)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), with background upkeep.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let upkeep = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(CLIENT_RELOAD_INTERVAL);
+            loop {
+                interval.tick().await;
+                if let Err(error) = state.clients.reload(&state.db).await {
+                    tracing::warn!(error = %error, "could not refresh the clients");
+                }
+            }
+        });
+        let result = self.server.await;
+        upkeep.abort();
+        result
+    }
+}

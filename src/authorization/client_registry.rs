@@ -1,0 +1,301 @@
+//! Registered clients: stored in the database, served from memory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::config::{ClientConfig, TokenEndpointAuthMethod};
+use crate::crypto::{constant_time_eq, sha256_hex};
+use crate::storage::entities::clients;
+
+/// A registered application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub(crate) secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub auth_method: TokenEndpointAuthMethod,
+    pub first_party: bool,
+    /// `config` when seeded from the file, `cli` when added with `gatehouse clients add`.
+    pub source: String,
+}
+
+/// SHA-256 of a secret that every unknown client is compared against, so that an unknown
+/// client id costs the same as a wrong secret.
+const NO_SECRET_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == TokenEndpointAuthMethod::None
+    }
+
+    /// The name shown to people: the configured name, else the client id.
+    pub fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.client_id
+        } else {
+            &self.name
+        }
+    }
+
+    /// Exact string comparison, as OAuth 2.0 Security BCP (RFC 9700 section 2.1) requires.
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|registered| registered == uri)
+    }
+
+    pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|registered| registered == uri)
+    }
+
+    /// Constant-time check of a presented secret against the stored hash.
+    pub fn verify_secret(&self, presented: &str) -> bool {
+        let expected = self.secret_hash.as_deref().unwrap_or(NO_SECRET_HASH);
+        let matches = constant_time_eq(sha256_hex(presented.as_bytes()).as_bytes(), expected.as_bytes());
+        matches && self.secret_hash.is_some()
+    }
+
+    fn from_model(model: clients::Model) -> Client {
+        Client {
+            auth_method: TokenEndpointAuthMethod::parse(&model.token_endpoint_auth_method)
+                .unwrap_or(TokenEndpointAuthMethod::ClientSecretBasic),
+            redirect_uris: serde_json::from_str(&model.redirect_uris).unwrap_or_default(),
+            post_logout_redirect_uris: serde_json::from_str(&model.post_logout_redirect_uris).unwrap_or_default(),
+            client_id: model.client_id,
+            name: model.name,
+            secret_hash: model.secret_hash,
+            first_party: model.first_party,
+            source: model.source,
+        }
+    }
+}
+
+/// Spends the time of a secret check when there is no client to check against.
+pub fn verify_secret_of_unknown_client(presented: &str) -> bool {
+    let _ = constant_time_eq(sha256_hex(presented.as_bytes()).as_bytes(), NO_SECRET_HASH.as_bytes());
+    false
+}
+
+/// What a new registration needs.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: String,
+    pub name: String,
+    pub secret: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub auth_method: TokenEndpointAuthMethod,
+    pub first_party: bool,
+}
+
+impl From<&ClientConfig> for NewClient {
+    fn from(config: &ClientConfig) -> Self {
+        NewClient {
+            client_id: config.client_id.clone(),
+            name: config.name.clone(),
+            secret: config.secret.as_ref().map(|s| s.expose().to_string()),
+            redirect_uris: config.redirect_uris.clone(),
+            post_logout_redirect_uris: config.post_logout_redirect_uris.clone(),
+            auth_method: config.token_endpoint_auth_method,
+            first_party: config.first_party,
+        }
+    }
+}
+
+fn active_model(client: &NewClient, source: &str, now: i64) -> clients::ActiveModel {
+    clients::ActiveModel {
+        client_id: Set(client.client_id.clone()),
+        name: Set(client.name.clone()),
+        secret_hash: Set(client.secret.as_ref().map(|s| sha256_hex(s.as_bytes()))),
+        redirect_uris: Set(serde_json::to_string(&client.redirect_uris).unwrap_or_else(|_| "[]".into())),
+        post_logout_redirect_uris: Set(
+            serde_json::to_string(&client.post_logout_redirect_uris).unwrap_or_else(|_| "[]".into())
+        ),
+        token_endpoint_auth_method: Set(client.auth_method.as_str().to_string()),
+        first_party: Set(client.first_party),
+        source: Set(source.to_string()),
+        created_at: Set(now),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientStoreError {
+    #[error("a client with id `{0}` already exists")]
+    AlreadyExists(String),
+    #[error("client `{0}` is defined in the configuration file; change it there")]
+    FromConfig(String),
+    #[error("no client with id `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Database(#[from] sea_orm::DbErr),
+}
+
+/// Makes the database's file-seeded clients exactly those of the configuration file.
+pub async fn seed_clients_from_config(
+    db: &impl ConnectionTrait,
+    configured: &[ClientConfig],
+    now: i64,
+) -> Result<(), sea_orm::DbErr> {
+    let existing = clients::Entity::find()
+        .filter(clients::Column::Source.eq("config"))
+        .all(db)
+        .await?;
+    for stale in existing
+        .iter()
+        .filter(|model| !configured.iter().any(|c| c.client_id == model.client_id))
+    {
+        clients::Entity::delete_by_id(stale.client_id.clone()).exec(db).await?;
+    }
+    for config in configured {
+        let new = NewClient::from(config);
+        let previous = clients::Entity::find_by_id(new.client_id.clone()).one(db).await?;
+        let created_at = previous.as_ref().map(|p| p.created_at).unwrap_or(now);
+        let model = active_model(&new, "config", created_at);
+        if previous.is_some() {
+            clients::Entity::update(model).exec(db).await?;
+        } else {
+            clients::Entity::insert(model).exec(db).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn add_client(db: &impl ConnectionTrait, client: &NewClient, now: i64) -> Result<(), ClientStoreError> {
+    if clients::Entity::find_by_id(client.client_id.clone())
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(ClientStoreError::AlreadyExists(client.client_id.clone()));
+    }
+    clients::Entity::insert(active_model(client, "cli", now))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_client(db: &impl ConnectionTrait, client_id: &str) -> Result<(), ClientStoreError> {
+    match clients::Entity::find_by_id(client_id.to_string()).one(db).await? {
+        None => Err(ClientStoreError::NotFound(client_id.to_string())),
+        Some(model) if model.source == "config" => Err(ClientStoreError::FromConfig(client_id.to_string())),
+        Some(_) => {
+            clients::Entity::delete_by_id(client_id.to_string()).exec(db).await?;
+            Ok(())
+        }
+    }
+}
+
+pub async fn list_clients(db: &impl ConnectionTrait) -> Result<Vec<Client>, sea_orm::DbErr> {
+    Ok(clients::Entity::find()
+        .order_by_asc(clients::Column::ClientId)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Client::from_model)
+        .collect())
+}
+
+type ClientMap = HashMap<String, Arc<Client>>;
+
+/// Every client in memory. Lookups never touch the database unless the id is unknown,
+/// and then at most once per `MISS_RELOAD_INTERVAL`, so a client added from the CLI is
+/// usable within a moment without letting unknown ids hammer the database.
+pub struct ClientRegistry {
+    clients: RwLock<Arc<ClientMap>>,
+    last_reload: Mutex<Instant>,
+}
+
+const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+impl ClientRegistry {
+    pub async fn load(db: &impl ConnectionTrait) -> Result<ClientRegistry, sea_orm::DbErr> {
+        let registry = ClientRegistry {
+            clients: RwLock::new(Arc::new(HashMap::new())),
+            last_reload: Mutex::new(Instant::now()),
+        };
+        registry.reload(db).await?;
+        Ok(registry)
+    }
+
+    pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+        let map: ClientMap = list_clients(db)
+            .await?
+            .into_iter()
+            .map(|client| (client.client_id.clone(), Arc::new(client)))
+            .collect();
+        if let Ok(mut guard) = self.clients.write() {
+            *guard = Arc::new(map);
+        }
+        if let Ok(mut last) = self.last_reload.lock() {
+            *last = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn get_cached(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.clients.read().ok().and_then(|map| map.get(client_id).cloned())
+    }
+
+    /// The client, from memory; an unknown id triggers a throttled reload.
+    pub async fn find(
+        &self,
+        db: &impl ConnectionTrait,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, sea_orm::DbErr> {
+        if let Some(client) = self.get_cached(client_id) {
+            return Ok(Some(client));
+        }
+        let due = self
+            .last_reload
+            .lock()
+            .map(|last| last.elapsed() >= MISS_RELOAD_INTERVAL)
+            .unwrap_or(true);
+        if due {
+            self.reload(db).await?;
+        }
+        Ok(self.get_cached(client_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(secret: Option<&str>) -> Client {
+        Client {
+            client_id: "app".into(),
+            name: String::new(),
+            secret_hash: secret.map(|s| sha256_hex(s.as_bytes())),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            first_party: false,
+            source: "cli".into(),
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let app = client(None);
+        assert!(app.has_redirect_uri("https://app.example/cb"));
+        assert!(!app.has_redirect_uri("https://app.example/cb/"));
+        assert!(!app.has_redirect_uri("https://app.example/cb?x=1"));
+        assert!(!app.has_redirect_uri("https://APP.example/cb"));
+        assert!(!app.has_redirect_uri("https://app.example/c"));
+    }
+
+    #[test]
+    fn secrets_are_checked() {
+        let app = client(Some("correct horse battery"));
+        assert!(app.verify_secret("correct horse battery"));
+        assert!(!app.verify_secret("correct horse"));
+        assert!(!client(None).verify_secret(""));
+        assert!(!verify_secret_of_unknown_client("anything"));
+        assert_eq!(app.display_name(), "app");
+    }
+}

@@ -1,0 +1,186 @@
+//! What happens to a validated authorization request: sign-in, consent, or a response
+//! (code or error) at the client's redirect URI. Shared by `/authorize` and by the login
+//! and consent pages, which resume a pending request through here.
+
+use sea_orm::DatabaseConnection;
+
+use super::authorization_code::issue_authorization_code;
+use super::authorize_request::{redirect_with_parameters, AuthorizationRequest};
+use super::browser_session::BrowserSession;
+use super::client_registry::Client;
+use super::consent::{has_consent, record_consent};
+use super::pending_authorization::{delete_pending_authorization, save_pending_authorization, PendingAuthorization};
+use crate::config::Lifetimes;
+use crate::keys::KeyRing;
+use crate::tokens::id_token::read_id_token_hint;
+
+pub struct FlowContext<'a> {
+    pub db: &'a DatabaseConnection,
+    pub keys: &'a KeyRing,
+    pub issuer: &'a str,
+    pub lifetimes: &'a Lifetimes,
+    pub now: i64,
+}
+
+#[derive(Debug)]
+pub enum FlowOutcome {
+    /// Send the browser to this URL: the client's redirect URI with a code or an error.
+    Redirect(String),
+    /// The person must sign in first.
+    Login(PendingAuthorization),
+    /// The person must approve the requested scopes.
+    Consent(PendingAuthorization),
+}
+
+/// The response to the client, with `state` and `iss` (RFC 9207) added.
+pub fn authorization_response(issuer: &str, request: &AuthorizationRequest, params: &[(&str, &str)]) -> String {
+    response_to(issuer, &request.redirect_uri, request.state.as_deref(), params)
+}
+
+/// A response at a validated redirect URI, for callers that have no full request yet.
+pub fn response_to(issuer: &str, redirect_uri: &str, state: Option<&str>, params: &[(&str, &str)]) -> String {
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    if let Some(state) = state {
+        all.push(("state", state));
+    }
+    all.push(("iss", issuer));
+    redirect_with_parameters(redirect_uri, &all)
+}
+
+pub fn error_response(issuer: &str, request: &AuthorizationRequest, error: &str, description: &str) -> String {
+    authorization_response(issuer, request, &[("error", error), ("error_description", description)])
+}
+
+/// Decides the next step for `request`. `pending` is the stored request when resuming
+/// after sign-in; `session` is the browser's live session, if any.
+pub async fn continue_authorization(
+    ctx: &FlowContext<'_>,
+    client: &Client,
+    request: AuthorizationRequest,
+    pending: Option<PendingAuthorization>,
+    session: Option<&BrowserSession>,
+) -> Result<FlowOutcome, sea_orm::DbErr> {
+    // A sign-in that happened after the request arrived satisfies prompt=login and max_age.
+    let fresh = matches!((&pending, session), (Some(p), Some(s)) if s.auth_time >= p.created_at);
+
+    let hinted_sub = match &request.id_token_hint {
+        None => None,
+        Some(hint) => match read_id_token_hint(ctx.keys, hint, ctx.issuer) {
+            Ok(claims) => Some(claims.sub),
+            Err(_) => {
+                return finish_with_error(
+                    ctx,
+                    &request,
+                    pending,
+                    "invalid_request",
+                    "id_token_hint is not a valid ID token from this issuer",
+                )
+                .await;
+            }
+        },
+    };
+
+    let needs_login = match session {
+        None => true,
+        Some(session) => {
+            let too_old = request
+                .max_age
+                .is_some_and(|max_age| ctx.now - session.auth_time > max_age);
+            let other_person = hinted_sub.as_deref().is_some_and(|sub| sub != session.user_id);
+            other_person || (!fresh && (request.prompt.login || too_old))
+        }
+    };
+    let session = match session {
+        Some(session) if !needs_login => session,
+        _ => {
+            if request.prompt.none {
+                return finish_with_error(ctx, &request, pending, "login_required", "the person is not signed in")
+                    .await;
+            }
+            let pending = match pending {
+                Some(pending) => pending,
+                None => save_pending_authorization(ctx.db, &request, ctx.now, ctx.lifetimes.login).await?,
+            };
+            return Ok(FlowOutcome::Login(pending));
+        }
+    };
+
+    let consented = client.first_party
+        || (!request.prompt.consent
+            && has_consent(ctx.db, &session.user_id, &client.client_id, &request.scope).await?);
+    if !consented {
+        if request.prompt.none {
+            return finish_with_error(
+                ctx,
+                &request,
+                pending,
+                "consent_required",
+                "the person has not approved this application",
+            )
+            .await;
+        }
+        let pending = match pending {
+            Some(pending) => pending,
+            None => save_pending_authorization(ctx.db, &request, ctx.now, ctx.lifetimes.login).await?,
+        };
+        return Ok(FlowOutcome::Consent(pending));
+    }
+    issue_code(ctx, &request, pending, session).await
+}
+
+/// The person's answer on the consent page.
+pub async fn decide_consent(
+    ctx: &FlowContext<'_>,
+    pending: PendingAuthorization,
+    session: &BrowserSession,
+    approved: bool,
+) -> Result<FlowOutcome, sea_orm::DbErr> {
+    let request = pending.request.clone();
+    if !approved {
+        return finish_with_error(
+            ctx,
+            &request,
+            Some(pending),
+            "access_denied",
+            "the person declined the request",
+        )
+        .await;
+    }
+    record_consent(ctx.db, &session.user_id, &request.client_id, &request.scope, ctx.now).await?;
+    issue_code(ctx, &request, Some(pending), session).await
+}
+
+async fn issue_code(
+    ctx: &FlowContext<'_>,
+    request: &AuthorizationRequest,
+    pending: Option<PendingAuthorization>,
+    session: &BrowserSession,
+) -> Result<FlowOutcome, sea_orm::DbErr> {
+    let code = issue_authorization_code(ctx.db, request, session, ctx.now, ctx.lifetimes.authorization_code).await?;
+    if let Some(pending) = pending {
+        delete_pending_authorization(ctx.db, &pending.id).await?;
+    }
+    Ok(FlowOutcome::Redirect(authorization_response(
+        ctx.issuer,
+        request,
+        &[("code", &code)],
+    )))
+}
+
+async fn finish_with_error(
+    ctx: &FlowContext<'_>,
+    request: &AuthorizationRequest,
+    pending: Option<PendingAuthorization>,
+    error: &str,
+    description: &str,
+) -> Result<FlowOutcome, sea_orm::DbErr> {
+    if let Some(pending) = pending {
+        delete_pending_authorization(ctx.db, &pending.id).await?;
+    }
+    Ok(FlowOutcome::Redirect(error_response(
+        ctx.issuer,
+        request,
+        error,
+        description,
+    )))
+}

@@ -1,0 +1,328 @@
+//! One LDAP server: opening connections and running single operations on them, each
+//! bounded by the configured timeouts, with failures translated into operator language.
+
+use std::time::Duration;
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry, SearchOptions};
+
+use super::directory_error::{describe_result_code, DirectoryError};
+
+/// Where a directory server is and how long it may take.
+#[derive(Debug, Clone)]
+pub(crate) struct LdapServer {
+    pub url: String,
+    /// Opening a connection, TLS handshake included.
+    pub connect_timeout: Duration,
+    /// One bind or one whole search.
+    pub operation_timeout: Duration,
+}
+
+/// A failed operation on an open connection.
+#[derive(Debug)]
+pub(crate) struct OperationFailure {
+    pub error: DirectoryError,
+    /// The connection broke (closed or reset, not a timeout): a request on a pooled
+    /// connection that fails like this is worth retrying once on a new connection.
+    pub connection_lost: bool,
+}
+
+/// Which step of the work an operation is, for messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    ServiceBind,
+    UserSearch,
+    PasswordCheck,
+    GroupSearch,
+    BaseRead,
+}
+
+impl Step {
+    fn describe(self) -> &'static str {
+        match self {
+            Step::ServiceBind => "the service account bind",
+            Step::UserSearch => "the user search",
+            Step::PasswordCheck => "the password check",
+            Step::GroupSearch => "the group search",
+            Step::BaseRead => "the read of the search base",
+        }
+    }
+}
+
+/// What a search returned: the entries and the final result (whose code the caller judges).
+pub(crate) struct SearchOutcome {
+    pub entries: Vec<SearchEntry>,
+    pub result: LdapResult,
+}
+
+impl LdapServer {
+    /// Opens a connection (plain, or TLS for ldaps://) within the connect timeout. Nothing is
+    /// bound yet: the connection is anonymous.
+    pub async fn connect(&self) -> Result<Ldap, DirectoryError> {
+        self.check_url()?;
+        let settings = LdapConnSettings::new().set_conn_timeout(self.connect_timeout);
+        // ldap3 applies the timeout to the TCP connect and the TLS handshake; the outer one
+        // also covers name resolution, whatever ldap3 does with it.
+        let attempt =
+            tokio::time::timeout(self.connect_timeout, LdapConnAsync::with_settings(settings, &self.url)).await;
+        let (connection, ldap) = match attempt {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(self.connect_error(e)),
+            Err(_) => return Err(self.connect_timed_out()),
+        };
+        let url = self.url.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.drive().await {
+                tracing::debug!(url = %url, error = %e, "LDAP connection ended with an error");
+            }
+        });
+        Ok(ldap)
+    }
+
+    /// A simple bind; the caller judges the result code. The password is only sent to the
+    /// server, never into a message.
+    pub async fn bind(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        password: &str,
+        step: Step,
+    ) -> Result<LdapResult, OperationFailure> {
+        let operation = ldap.with_timeout(self.operation_timeout).simple_bind(dn, password);
+        match tokio::time::timeout(self.operation_timeout, operation).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(self.operation_error(e, step)),
+            Err(_) => Err(self.operation_timed_out(step)),
+        }
+    }
+
+    /// A search whose whole run (not only each reply) is bounded by the operation timeout.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn search(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[String],
+        size_limit: i32,
+        step: Step,
+    ) -> Result<SearchOutcome, OperationFailure> {
+        let time_limit = i32::try_from(self.operation_timeout.as_secs().max(1)).unwrap_or(i32::MAX);
+        let options = SearchOptions::new().sizelimit(size_limit).timelimit(time_limit);
+        let operation = ldap
+            .with_search_options(options)
+            .with_timeout(self.operation_timeout)
+            .search(base, scope, filter, attributes);
+        match tokio::time::timeout(self.operation_timeout, operation).await {
+            Ok(Ok(found)) => Ok(SearchOutcome {
+                entries: found.0.into_iter().map(SearchEntry::construct).collect(),
+                result: found.1,
+            }),
+            Ok(Err(LdapError::FilterParsing)) => Err(OperationFailure {
+                error: DirectoryError::Configuration(format!(
+                    "the filter for {} is not a valid LDAP filter: {filter}",
+                    step.describe()
+                )),
+                connection_lost: false,
+            }),
+            Ok(Err(e)) => Err(self.operation_error(e, step)),
+            Err(_) => Err(self.operation_timed_out(step)),
+        }
+    }
+
+    /// A polite goodbye on a connection that will not be used again; failures do not matter
+    /// because dropping the handle closes the connection anyway.
+    pub async fn unbind(&self, mut ldap: Ldap) {
+        let _ = tokio::time::timeout(self.operation_timeout, ldap.unbind()).await;
+    }
+
+    /// The result of an operation that answered, when its code says the server is unable
+    /// to serve (busy, unavailable) rather than that the request was wrong.
+    pub fn unavailable_result(&self, result: &LdapResult, step: Step) -> Option<DirectoryError> {
+        matches!(result.rc, 51 | 52).then(|| {
+            DirectoryError::Unavailable(format!(
+                "{} refused {}: {}",
+                self.url,
+                step.describe(),
+                describe_result_code(result.rc, &result.text)
+            ))
+        })
+    }
+
+    /// ldap3 panics on an ldap:// URL without a host, so that is refused here first.
+    fn check_url(&self) -> Result<(), DirectoryError> {
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| DirectoryError::Configuration(format!("`{}` is not a URL: {e}", self.url)))?;
+        match url.scheme() {
+            "ldap" | "ldaps" => match url.host_str() {
+                Some(host) if !host.is_empty() => Ok(()),
+                _ => Err(DirectoryError::Configuration(format!(
+                    "`{}` has no host name",
+                    self.url
+                ))),
+            },
+            "ldapi" => Ok(()),
+            other => Err(DirectoryError::Configuration(format!(
+                "`{}` has the scheme {other}; use ldap:// or ldaps://",
+                self.url
+            ))),
+        }
+    }
+
+    fn connect_timed_out(&self) -> DirectoryError {
+        DirectoryError::Unavailable(format!(
+            "cannot connect to {}: no answer within {}",
+            self.url,
+            describe_duration(self.connect_timeout)
+        ))
+    }
+
+    fn connect_error(&self, error: LdapError) -> DirectoryError {
+        let url = &self.url;
+        match error {
+            LdapError::Timeout { .. } => self.connect_timed_out(),
+            LdapError::Io { source } => {
+                DirectoryError::Unavailable(format!("cannot connect to {url}: {}", describe_io_error(&source)))
+            }
+            LdapError::LdapResult { result } => DirectoryError::Unavailable(format!(
+                "cannot connect to {url}: StartTLS refused: {}",
+                describe_result_code(result.rc, &result.text)
+            )),
+            LdapError::UrlParsing { .. } | LdapError::UnknownScheme(_) => {
+                DirectoryError::Configuration(format!("`{url}` is not a usable LDAP URL: {error}"))
+            }
+            LdapError::Rustls { source } => {
+                DirectoryError::Unavailable(format!("cannot connect to {url}: TLS failed: {source}"))
+            }
+            LdapError::DNSName { source } => {
+                DirectoryError::Configuration(format!("`{url}`: the host is not a valid TLS server name: {source}"))
+            }
+            other => DirectoryError::Unavailable(format!("cannot connect to {url}: {other}")),
+        }
+    }
+
+    fn operation_timed_out(&self, step: Step) -> OperationFailure {
+        OperationFailure {
+            error: DirectoryError::Unavailable(format!(
+                "{} did not answer {} within {}",
+                self.url,
+                step.describe(),
+                describe_duration(self.operation_timeout)
+            )),
+            connection_lost: false,
+        }
+    }
+
+    fn operation_error(&self, error: LdapError, step: Step) -> OperationFailure {
+        match error {
+            LdapError::Timeout { .. } => self.operation_timed_out(step),
+            LdapError::Io { source } => OperationFailure {
+                error: DirectoryError::Unavailable(format!(
+                    "connection to {} lost during {}: {}",
+                    self.url,
+                    step.describe(),
+                    describe_io_error(&source)
+                )),
+                connection_lost: true,
+            },
+            LdapError::OpSend { .. }
+            | LdapError::ResultRecv { .. }
+            | LdapError::IdScrubSend { .. }
+            | LdapError::MiscSend { .. }
+            | LdapError::EndOfStream => OperationFailure {
+                error: DirectoryError::Unavailable(format!(
+                    "connection to {} lost during {}",
+                    self.url,
+                    step.describe()
+                )),
+                connection_lost: true,
+            },
+            other => OperationFailure {
+                error: DirectoryError::Unavailable(format!("{} failed during {}: {other}", self.url, step.describe())),
+                connection_lost: false,
+            },
+        }
+    }
+}
+
+/// "5 s", "1.5 s".
+pub(crate) fn describe_duration(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+/// The common socket errors in plain words; anything else as the system says it.
+fn describe_io_error(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let words = match error.kind() {
+        ErrorKind::ConnectionRefused => "connection refused",
+        ErrorKind::ConnectionReset => "connection reset",
+        ErrorKind::ConnectionAborted => "connection aborted",
+        ErrorKind::NotConnected => "not connected",
+        ErrorKind::BrokenPipe => "connection closed",
+        ErrorKind::UnexpectedEof => "connection closed",
+        ErrorKind::TimedOut => "timed out",
+        ErrorKind::AddrNotAvailable => "address not available",
+        ErrorKind::HostUnreachable => "host unreachable",
+        ErrorKind::NetworkUnreachable => "network unreachable",
+        ErrorKind::PermissionDenied => "permission denied",
+        _ => return error.to_string(),
+    };
+    words.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(url: &str) -> LdapServer {
+        LdapServer {
+            url: url.into(),
+            connect_timeout: Duration::from_secs(2),
+            operation_timeout: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn durations_read_plainly() {
+        assert_eq!(describe_duration(Duration::from_secs(5)), "5 s");
+        assert_eq!(describe_duration(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[test]
+    fn unusable_urls_are_configuration_errors() {
+        for url in ["ldap:///", "http://example.org", "not a url"] {
+            assert!(
+                matches!(server(url).check_url(), Err(DirectoryError::Configuration(_))),
+                "{url}"
+            );
+        }
+        assert!(server("ldaps://ldap.example.org:636").check_url().is_ok());
+    }
+
+    #[test]
+    fn socket_errors_read_plainly() {
+        let refused = LdapError::Io {
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(
+            server("ldap://127.0.0.1:1389").connect_error(refused),
+            DirectoryError::Unavailable("cannot connect to ldap://127.0.0.1:1389: connection refused".into())
+        );
+        let lost = server("ldap://h").operation_error(LdapError::EndOfStream, Step::UserSearch);
+        assert!(lost.connection_lost);
+        assert_eq!(
+            lost.error.to_string(),
+            "connection to ldap://h lost during the user search"
+        );
+        let slow = server("ldap://h").operation_timed_out(Step::GroupSearch);
+        assert!(!slow.connection_lost);
+        assert_eq!(
+            slow.error.to_string(),
+            "ldap://h did not answer the group search within 1.5 s"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! Why a directory operation failed, in words an operator can act on
+//! (`gatehouse ldap test USERNAME` prints these). No message ever contains a password.
+
+/// Why a username and password were refused. The login page shows the same message for
+/// all of them; the distinction is for logs and the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialFailure {
+    #[error("no user has that name")]
+    UnknownUser,
+    #[error("more than one entry matches that name")]
+    AmbiguousUser,
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("the password is empty")]
+    EmptyPassword,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// The person could not be signed in with what they typed.
+    #[error("invalid credentials: {0}")]
+    InvalidCredentials(CredentialFailure),
+    /// The server could not be reached or did not answer in time, or said it is busy or
+    /// unavailable. E.g. "cannot connect to ldap://127.0.0.1:1389: connection refused".
+    #[error("{0}")]
+    Unavailable(String),
+    /// The service account could not bind, e.g. "invalid credentials (49)".
+    #[error("service account bind failed: {0}")]
+    ServiceBind(String),
+    /// A search failed, e.g. "search base ou=x,dc=y does not exist (32)".
+    #[error("{0}")]
+    Search(String),
+    /// A required attribute is absent, e.g. "attribute entryUUID missing on uid=bob,...".
+    #[error("{0}")]
+    MissingAttribute(String),
+    /// The server refused the password check for a reason other than a wrong password.
+    #[error("{0}")]
+    UserBind(String),
+    /// The LDAP settings cannot work (an unusable URL or filter).
+    #[error("invalid LDAP settings: {0}")]
+    Configuration(String),
+}
+
+impl DirectoryError {
+    pub fn is_invalid_credentials(&self) -> bool {
+        matches!(self, DirectoryError::InvalidCredentials(_))
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DirectoryError::Unavailable(_))
+    }
+
+    /// The reason credentials were refused, if that is what happened.
+    pub fn credential_failure(&self) -> Option<CredentialFailure> {
+        match self {
+            DirectoryError::InvalidCredentials(failure) => Some(*failure),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn missing_attribute(attribute: &str, dn: &str) -> Self {
+        DirectoryError::MissingAttribute(format!("attribute {attribute} missing on {dn}"))
+    }
+}
+
+/// An LDAP result code in words, followed by the number and the server's diagnostic text:
+/// "invalid credentials (49)", "insufficient access rights (50): no read access".
+pub(crate) fn describe_result_code(rc: u32, text: &str) -> String {
+    let words = match rc {
+        0 => "success",
+        1 => "operations error",
+        2 => "protocol error",
+        3 => "time limit exceeded",
+        4 => "size limit exceeded",
+        7 => "authentication method not supported",
+        8 => "stronger authentication required",
+        10 => "referral",
+        11 => "administrative limit exceeded",
+        12 => "unavailable critical extension",
+        13 => "confidentiality required",
+        16 => "no such attribute",
+        17 => "undefined attribute type",
+        18 => "inappropriate matching",
+        19 => "constraint violation",
+        21 => "invalid attribute syntax",
+        32 => "no such object",
+        34 => "invalid DN syntax",
+        48 => "inappropriate authentication",
+        49 => "invalid credentials",
+        50 => "insufficient access rights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwilling to perform",
+        54 => "loop detected",
+        80 => "other error",
+        _ => "error",
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        format!("{words} ({rc})")
+    } else {
+        format!("{words} ({rc}): {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_codes_read_plainly() {
+        assert_eq!(describe_result_code(49, ""), "invalid credentials (49)");
+        assert_eq!(
+            describe_result_code(50, " no read access "),
+            "insufficient access rights (50): no read access"
+        );
+        assert_eq!(describe_result_code(4242, ""), "error (4242)");
+    }
+
+    #[test]
+    fn messages_name_the_problem() {
+        assert_eq!(
+            DirectoryError::ServiceBind(describe_result_code(49, "")).to_string(),
+            "service account bind failed: invalid credentials (49)"
+        );
+        assert_eq!(
+            DirectoryError::missing_attribute("entryUUID", "uid=bob,dc=example,dc=org").to_string(),
+            "attribute entryUUID missing on uid=bob,dc=example,dc=org"
+        );
+        let refused = DirectoryError::InvalidCredentials(CredentialFailure::WrongPassword);
+        assert!(refused.is_invalid_credentials());
+        assert!(!refused.is_unavailable());
+        assert_eq!(refused.credential_failure(), Some(CredentialFailure::WrongPassword));
+        assert!(DirectoryError::Unavailable("down".into()).is_unavailable());
+    }
+}

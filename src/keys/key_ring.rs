@@ -1,0 +1,390 @@
+//! The key ring held in memory: one signer, a verifier per published key, the JWKS
+//! document, all swapped together as one immutable snapshot when the ring is reloaded.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use sea_orm::DatabaseConnection;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::jwks::jwks_document;
+use super::key_store::{load_published_signing_keys, store_signing_key, PRIVATE_KEY_CONTEXT};
+use super::{
+    generate_rsa_signing_key, GeneratedKey, JwtSigner, KeyError, KeyInfo, KeyStatus, RsaPublicJwk, TokenRejection,
+    RS256,
+};
+use crate::clock::Clock;
+use crate::crypto::MasterKey;
+use crate::storage::entities::signing_keys;
+
+/// Size of the keys `load_or_create` generates.
+const DEFAULT_RSA_BITS: usize = 2048;
+
+/// No leeway on `exp`: the tokens verified here are our own, stamped by instances that
+/// share NTP time, and a token is expired from the second its `exp` names (RFC 7519 4.1.4:
+/// the current time must be before `exp`).
+const EXP_LEEWAY_SECONDS: i64 = 0;
+/// `nbf`, when a token carries one, gets 30 s: a token fresh from an instance whose clock
+/// runs slightly ahead must not be refused by another, and accepting it early is harmless.
+const NBF_LEEWAY_SECONDS: i64 = 30;
+
+/// Signs with the current key, verifies with every published key, serves the JWKS.
+/// Cheap to share (`Arc<KeyRing>`); every read takes a brief read lock to clone an `Arc`.
+pub struct KeyRing {
+    snapshot: RwLock<Arc<KeyRingSnapshot>>,
+    /// Serializes reloads so an older read of the table never replaces a newer one.
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snapshot = self.snapshot();
+        f.debug_struct("KeyRing")
+            .field("signer", &snapshot.signer.kid())
+            .field("keys", &snapshot.keys.len())
+            .finish()
+    }
+}
+
+/// One consistent view of the ring. Never mutated: a reload builds a new one.
+struct KeyRingSnapshot {
+    signer: Arc<JwtSigner>,
+    verifiers: HashMap<String, VerificationKey>,
+    jwks_json: Arc<str>,
+    keys: Vec<KeyInfo>,
+}
+
+struct VerificationKey {
+    algorithm: Algorithm,
+    decoding_key: DecodingKey,
+}
+
+/// A published key as read from its row, public part only, checked for consistency.
+struct PublishedKey {
+    kid: String,
+    status: KeyStatus,
+    created_at: i64,
+    activated_at: Option<i64>,
+    retired_at: Option<i64>,
+    jwk: RsaPublicJwk,
+}
+
+/// The claims verify checks against `now` itself (jsonwebtoken would use the wall clock).
+#[derive(Deserialize)]
+struct TimeClaims {
+    exp: f64,
+    #[serde(default)]
+    nbf: Option<f64>,
+}
+
+impl KeyRing {
+    /// Loads every published key from the database and decrypts the signing key. When there
+    /// is no `current` key, generates an RSA-2048 key (on the blocking pool), stores it as
+    /// `current` and loads again. Should two instances race here and both store one, each
+    /// picks the same signer: the `current` key activated first, then the smallest kid.
+    pub async fn load_or_create(
+        db: &DatabaseConnection,
+        master_key: &MasterKey,
+        clock: &dyn Clock,
+    ) -> Result<KeyRing, KeyError> {
+        let mut rows = load_published_signing_keys(db).await?;
+        if !rows.iter().any(|row| row.status == KeyStatus::Current.as_str()) {
+            let key = generate_rsa_signing_key(DEFAULT_RSA_BITS).await?;
+            store_signing_key(db, &key, KeyStatus::Current, master_key, clock.now_unix()).await?;
+            tracing::info!(kid = %key.kid, "generated a new current signing key");
+            rows = load_published_signing_keys(db).await?;
+        }
+        let snapshot = snapshot_from_rows(&rows, master_key, None)?;
+        Ok(KeyRing::from_snapshot(snapshot))
+    }
+
+    /// A ring of one `current` key that exists only in memory, activated at `now`: for
+    /// tests and fixtures that do not need the database.
+    pub fn from_signing_key(key: &GeneratedKey, now: i64) -> Result<KeyRing, KeyError> {
+        let signer = JwtSigner::from_pkcs8_der(key.kid.clone(), &key.pkcs8_der)?;
+        let published = PublishedKey {
+            kid: key.kid.clone(),
+            status: KeyStatus::Current,
+            created_at: now,
+            activated_at: Some(now),
+            retired_at: None,
+            jwk: key.public_jwk(),
+        };
+        let snapshot = assemble_snapshot(vec![published], checked_signer(signer)?)?;
+        Ok(KeyRing::from_snapshot(snapshot))
+    }
+
+    /// Re-reads the ring from the database and swaps it in whole. The signer is reused when
+    /// it has not changed, so a reload costs one query and a little JSON. On error (no
+    /// `current` key left, a key that does not decrypt) the previous ring stays in place.
+    pub async fn reload(&self, db: &DatabaseConnection, master_key: &MasterKey) -> Result<(), KeyError> {
+        let _reloading = self.reload_lock.lock().await;
+        let rows = load_published_signing_keys(db).await?;
+        let previous = self.snapshot();
+        let snapshot = snapshot_from_rows(&rows, master_key, Some(&previous))?;
+        if snapshot.signer.kid() != previous.signer.kid() {
+            tracing::info!(kid = %snapshot.signer.kid(), "signing with a new key");
+        }
+        *self.snapshot.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        Ok(())
+    }
+
+    /// The key that signs new tokens.
+    pub fn signer(&self) -> Arc<JwtSigner> {
+        self.snapshot().signer.clone()
+    }
+
+    /// `{"keys":[...]}` with every published key (the signer first, then other `current`,
+    /// `next` and `retired` keys), serialized once per load.
+    pub fn jwks_json(&self) -> Arc<str> {
+        self.snapshot().jwks_json.clone()
+    }
+
+    /// The published keys, in JWKS order, for `keys list` and the admin page.
+    pub fn list(&self) -> Vec<KeyInfo> {
+        self.snapshot().keys.clone()
+    }
+
+    /// Verifies a compact JWS issued by this provider and returns its claims:
+    /// - the signature, with the published key named by the header's `kid`; the header's
+    ///   `alg` must be that key's (RS256), and `crit` headers are refused;
+    /// - the JOSE `typ` header, when `expected_typ` is given (compared as media types:
+    ///   case-insensitive, `application/` implied);
+    /// - `iss` (required, equal to `issuer`), `aud` (required and containing `audience`
+    ///   when given, not checked otherwise);
+    /// - `exp` (required) against `now` with no leeway, and `nbf` when present with 30 s.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        expected_typ: Option<&str>,
+        issuer: &str,
+        audience: Option<&str>,
+        now: i64,
+    ) -> Result<T, KeyError> {
+        let payload = match token.split('.').collect::<Vec<_>>()[..] {
+            [_, payload, _] => payload,
+            _ => return Err(malformed("not three dot-separated parts").into()),
+        };
+        let header = jsonwebtoken::decode_header(token).map_err(rejection)?;
+        if header.crit.is_some() {
+            return Err(malformed("critical header extensions are not supported").into());
+        }
+        let snapshot = self.snapshot();
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| snapshot.verifiers.get(kid))
+            .ok_or(TokenRejection::UnknownKey)?;
+        if header.alg != key.algorithm {
+            return Err(TokenRejection::WrongAlgorithm.into());
+        }
+        if let Some(expected) = expected_typ {
+            match header.typ.as_deref() {
+                Some(typ) if same_media_type(typ, expected) => {}
+                _ => return Err(TokenRejection::WrongType.into()),
+            }
+        }
+
+        let mut validation = Validation::new(key.algorithm);
+        validation.leeway = 0;
+        validation.validate_exp = false; // checked below against `now`, not the wall clock
+        validation.validate_nbf = false;
+        validation.set_issuer(&[issuer]);
+        match audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss"]);
+            }
+        }
+        let claims = jsonwebtoken::decode::<T>(token, &key.decoding_key, &validation)
+            .map_err(rejection)?
+            .claims;
+
+        // The signature is good, so the payload is ours; read its times.
+        let times: TimeClaims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or_else(|| malformed("exp is not a number"))?;
+        let now = now as f64;
+        if now >= times.exp + EXP_LEEWAY_SECONDS as f64 {
+            return Err(TokenRejection::Expired.into());
+        }
+        if times.nbf.is_some_and(|nbf| nbf > now + NBF_LEEWAY_SECONDS as f64) {
+            return Err(TokenRejection::NotYetValid.into());
+        }
+        Ok(claims)
+    }
+
+    fn from_snapshot(snapshot: KeyRingSnapshot) -> KeyRing {
+        KeyRing {
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            reload_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<KeyRingSnapshot> {
+        // The lock only ever guards a whole `Arc` swap, so a poisoned lock still holds a
+        // complete snapshot.
+        self.snapshot.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// Builds a snapshot from the published rows. The signer is taken over from `previous`
+/// when it is the same key; otherwise its private key is decrypted and parsed.
+fn snapshot_from_rows(
+    rows: &[signing_keys::Model],
+    master_key: &MasterKey,
+    previous: Option<&KeyRingSnapshot>,
+) -> Result<KeyRingSnapshot, KeyError> {
+    let published = rows.iter().map(published_key_from_row).collect::<Result<Vec<_>, _>>()?;
+    let chosen = published
+        .iter()
+        .filter(|key| key.status == KeyStatus::Current)
+        .min_by_key(|key| (key.activated_at.unwrap_or(key.created_at), key.kid.as_str()))
+        .ok_or(KeyError::NoCurrentKey)?;
+    let signer = match previous.filter(|previous| previous.signer.kid() == chosen.kid) {
+        Some(previous) => previous.signer.clone(),
+        None => {
+            let row = rows
+                .iter()
+                .find(|row| row.kid == chosen.kid)
+                .ok_or(KeyError::NoCurrentKey)?;
+            let der = master_key
+                .decrypt(&row.private_key, PRIVATE_KEY_CONTEXT)
+                .map_err(|_| KeyError::Decrypt)?;
+            checked_signer(JwtSigner::from_pkcs8_der(row.kid.clone(), &der)?)?
+        }
+    };
+    assemble_snapshot(published, signer)
+}
+
+fn published_key_from_row(row: &signing_keys::Model) -> Result<PublishedKey, KeyError> {
+    let status = KeyStatus::parse(&row.status)
+        .filter(|status| status.is_published())
+        .ok_or_else(|| KeyError::InvalidKey(format!("key {} has status {:?}", row.kid, row.status)))?;
+    if row.algorithm != RS256 {
+        return Err(KeyError::InvalidKey(format!(
+            "key {} uses unsupported algorithm {:?}",
+            row.kid, row.algorithm
+        )));
+    }
+    let jwk = RsaPublicJwk::parse(&row.public_jwk)?;
+    jwk.check()?;
+    if jwk.kid != row.kid {
+        return Err(KeyError::InvalidKey(format!(
+            "key {} stores the public key of {}",
+            row.kid, jwk.kid
+        )));
+    }
+    Ok(PublishedKey {
+        kid: row.kid.clone(),
+        status,
+        created_at: row.created_at,
+        activated_at: row.activated_at,
+        retired_at: row.retired_at,
+        jwk,
+    })
+}
+
+/// Refuses a signer whose `kid` is not the thumbprint of its own key, so a row whose
+/// private key was swapped never signs under another key's name.
+fn checked_signer(signer: JwtSigner) -> Result<Arc<JwtSigner>, KeyError> {
+    if signer.thumbprint() != signer.kid() {
+        return Err(KeyError::InvalidKey(format!(
+            "the private key stored as {} is another key",
+            signer.kid()
+        )));
+    }
+    Ok(Arc::new(signer))
+}
+
+fn assemble_snapshot(mut published: Vec<PublishedKey>, signer: Arc<JwtSigner>) -> Result<KeyRingSnapshot, KeyError> {
+    let rank = |key: &PublishedKey| match key.status {
+        KeyStatus::Current if key.kid == signer.kid() => 0,
+        KeyStatus::Current => 1,
+        KeyStatus::Next => 2,
+        KeyStatus::Retired => 3,
+        KeyStatus::Revoked => 4,
+    };
+    published.sort_by(|a, b| (rank(a), Reverse(a.created_at), &a.kid).cmp(&(rank(b), Reverse(b.created_at), &b.kid)));
+
+    let mut verifiers = HashMap::with_capacity(published.len());
+    for key in &published {
+        let decoding_key = DecodingKey::from_rsa_components(&key.jwk.n, &key.jwk.e)
+            .map_err(|error| KeyError::InvalidKey(format!("key {}: {error}", key.kid)))?;
+        verifiers.insert(
+            key.kid.clone(),
+            VerificationKey {
+                algorithm: Algorithm::RS256,
+                decoding_key,
+            },
+        );
+    }
+    let jwks_json = Arc::from(jwks_document(published.iter().map(|key| &key.jwk)));
+    let keys = published
+        .iter()
+        .map(|key| KeyInfo {
+            kid: key.kid.clone(),
+            algorithm: key.jwk.alg.clone(),
+            status: key.status,
+            created_at: key.created_at,
+            activated_at: key.activated_at,
+            retired_at: key.retired_at,
+            signing: key.kid == signer.kid(),
+        })
+        .collect();
+    Ok(KeyRingSnapshot {
+        signer,
+        verifiers,
+        jwks_json,
+        keys,
+    })
+}
+
+/// RFC 7515 4.1.9: `typ` is a media type, compared case-insensitively, with `application/`
+/// implied when it has no `/`.
+fn same_media_type(given: &str, expected: &str) -> bool {
+    fn normalize(typ: &str) -> String {
+        let typ = typ.to_ascii_lowercase();
+        if typ.contains('/') {
+            typ
+        } else {
+            format!("application/{typ}")
+        }
+    }
+    normalize(given) == normalize(expected)
+}
+
+fn malformed(reason: &str) -> TokenRejection {
+    TokenRejection::Malformed(reason.to_string())
+}
+
+fn rejection(error: jsonwebtoken::errors::Error) -> KeyError {
+    let rejection = match error.kind() {
+        ErrorKind::InvalidSignature => TokenRejection::BadSignature,
+        ErrorKind::InvalidIssuer => TokenRejection::WrongIssuer,
+        ErrorKind::InvalidAudience => TokenRejection::WrongAudience,
+        ErrorKind::ExpiredSignature => TokenRejection::Expired,
+        ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenRejection::WrongAlgorithm,
+        ErrorKind::MissingRequiredClaim(claim) => TokenRejection::MissingClaim(claim.clone()),
+        // Our own verification key is unusable: not the token's fault.
+        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => return KeyError::InvalidKey(error.to_string()),
+        _ => TokenRejection::Malformed(error.to_string()),
+    };
+    KeyError::InvalidToken(rejection)
+}
+
+#[cfg(test)]
+mod tests;

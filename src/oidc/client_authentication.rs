@@ -1,0 +1,164 @@
+//! Client authentication at the token endpoint (RFC 6749 2.3.1): `client_secret_basic`,
+//! `client_secret_post`, or `none` for public clients (which then must use PKCE).
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::oauth_error::OAuthError;
+use crate::app::state::AppState;
+use crate::authorization::authorize_request::RawParameters;
+use crate::authorization::client_registry::{verify_secret_of_unknown_client, Client};
+
+/// Credentials as presented, before they are checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PresentedCredentials {
+    Basic { client_id: String, secret: String },
+    Post { client_id: String, secret: String },
+    PublicClient { client_id: String },
+}
+
+/// Reads the Authorization header and the form; more than one method is `invalid_request`.
+pub fn presented_credentials(
+    authorization: Option<&str>,
+    params: &RawParameters,
+) -> Result<PresentedCredentials, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    if let Some(value) = authorization {
+        let (client_id, secret) = parse_basic(value)
+            .ok_or_else(|| OAuthError::invalid_client("the Authorization header is not valid Basic credentials"))?;
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not several",
+            ));
+        }
+        if body_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_client(
+                "client_id does not match the Authorization header",
+            ));
+        }
+        return Ok(PresentedCredentials::Basic { client_id, secret });
+    }
+    let client_id = body_id
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
+        .to_string();
+    Ok(match body_secret {
+        Some(secret) => PresentedCredentials::Post {
+            client_id,
+            secret: secret.to_string(),
+        },
+        None => PresentedCredentials::PublicClient { client_id },
+    })
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`, per RFC 6749 section 2.3.1.
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let decode = |part: &str| {
+        url::form_urlencoded::parse(format!("x={part}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    let id = decode(id)?;
+    if id.is_empty() {
+        return None;
+    }
+    Some((id, decode(secret)?))
+}
+
+/// Authenticates the client of a token request.
+pub async fn authenticate_client(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &RawParameters,
+) -> Result<Arc<Client>, OAuthError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default());
+    let presented = presented_credentials(authorization, params)?;
+    let (client_id, secret) = match &presented {
+        PresentedCredentials::Basic { client_id, secret } | PresentedCredentials::Post { client_id, secret } => {
+            (client_id, Some(secret))
+        }
+        PresentedCredentials::PublicClient { client_id } => (client_id, None),
+    };
+    let client = state.clients.find(&state.db, client_id).await?;
+    let Some(client) = client else {
+        if let Some(secret) = secret {
+            verify_secret_of_unknown_client(secret);
+        }
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    };
+    let authenticated = match secret {
+        Some(secret) => !client.is_public() && client.verify_secret(secret),
+        None => client.is_public(),
+    };
+    if authenticated {
+        Ok(client)
+    } else {
+        tracing::info!(client_id = %client.client_id, "client authentication failed");
+        Err(OAuthError::invalid_client("client authentication failed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(query: &str) -> RawParameters {
+        RawParameters::from_pairs(url::form_urlencoded::parse(query.as_bytes()).into_owned())
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20app:p%40ss+word"));
+        assert_eq!(
+            presented_credentials(Some(&header), &params("")).unwrap(),
+            PresentedCredentials::Basic {
+                client_id: "my app".into(),
+                secret: "p@ss word".into()
+            }
+        );
+    }
+
+    #[test]
+    fn methods_cannot_be_mixed_and_garbage_is_rejected() {
+        let header = format!("Basic {}", STANDARD.encode("app:secret"));
+        assert_eq!(
+            presented_credentials(Some(&header), &params("client_secret=x"))
+                .unwrap_err()
+                .error,
+            "invalid_request"
+        );
+        assert_eq!(
+            presented_credentials(Some("Basic !!!"), &params("")).unwrap_err().error,
+            "invalid_client"
+        );
+        assert_eq!(
+            presented_credentials(Some("Bearer abc"), &params(""))
+                .unwrap_err()
+                .error,
+            "invalid_client"
+        );
+        assert_eq!(
+            presented_credentials(None, &params("")).unwrap_err().error,
+            "invalid_client"
+        );
+        assert_eq!(
+            presented_credentials(None, &params("client_id=spa")).unwrap(),
+            PresentedCredentials::PublicClient {
+                client_id: "spa".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! `GET/POST /userinfo` (OpenID Connect Core 5.3) with bearer tokens per RFC 6750: in the
+//! Authorization header, or (POST) in a form body; errors as `WWW-Authenticate: Bearer`.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde_json::Value;
+
+use super::form_body::{is_form_body, parse_form};
+use crate::app::state::AppState;
+use crate::authorization::people::find_person;
+use crate::authorization::scopes::ScopeSet;
+use crate::tokens::access_token::validate_access_token;
+use crate::tokens::claims::scoped_claims;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    /// No credentials at all: a bare challenge (RFC 6750 section 3.1).
+    Missing,
+    InvalidRequest(&'static str),
+    InvalidToken(&'static str),
+    InsufficientScope(&'static str),
+    Internal,
+}
+
+impl std::fmt::Display for BearerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl ResponseError for BearerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            BearerError::Missing | BearerError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            BearerError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            BearerError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            BearerError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let challenge = match self {
+            BearerError::Missing | BearerError::Internal => "Bearer realm=\"gatehouse\"".to_string(),
+            BearerError::InvalidRequest(d) => {
+                format!("Bearer realm=\"gatehouse\", error=\"invalid_request\", error_description=\"{d}\"")
+            }
+            BearerError::InvalidToken(d) => {
+                format!("Bearer realm=\"gatehouse\", error=\"invalid_token\", error_description=\"{d}\"")
+            }
+            BearerError::InsufficientScope(d) => {
+                format!("Bearer realm=\"gatehouse\", error=\"insufficient_scope\", error_description=\"{d}\", scope=\"openid\"")
+            }
+        };
+        let (error, description) = match self {
+            BearerError::Missing => ("invalid_token", "an access token is required"),
+            BearerError::InvalidRequest(d) => ("invalid_request", *d),
+            BearerError::InvalidToken(d) => ("invalid_token", *d),
+            BearerError::InsufficientScope(d) => ("insufficient_scope", *d),
+            BearerError::Internal => ("server_error", "the server could not complete the request"),
+        };
+        HttpResponse::build(self.status_code())
+            .insert_header((header::WWW_AUTHENTICATE, challenge))
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .json(serde_json::json!({ "error": error, "error_description": description }))
+    }
+}
+
+/// The bearer token of the request: header, or form body on POST; both at once is an error.
+fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
+    let from_header = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value
+                .to_str()
+                .map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
+            match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                    Some(token.trim().to_string())
+                }
+                _ => {
+                    return Err(BearerError::InvalidRequest(
+                        "the Authorization header must use the Bearer scheme",
+                    ))
+                }
+            }
+        }
+    };
+    let from_body = if req.method() == actix_web::http::Method::POST && is_form_body(req) {
+        let params = parse_form(body);
+        if params.is_duplicated("access_token") {
+            return Err(BearerError::InvalidRequest("access_token is repeated"));
+        }
+        params.get("access_token").map(str::to_string)
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(BearerError::InvalidRequest("send the access token one way only")),
+        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (None, None) => Err(BearerError::Missing),
+    }
+}
+
+pub async fn userinfo(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, BearerError> {
+    let token = bearer_token(&req, &body)?;
+    let claims = validate_access_token(&state.keys, &state.db, &token, state.issuer(), state.now())
+        .await
+        .map_err(|error| match error {
+            crate::tokens::TokenError::Database(e) => {
+                tracing::error!(error = %e, "userinfo lookup failed");
+                BearerError::Internal
+            }
+            crate::tokens::TokenError::Revoked => BearerError::InvalidToken("the access token has been revoked"),
+            _ => BearerError::InvalidToken("the access token is invalid or expired"),
+        })?;
+    let scope = ScopeSet::parse(&claims.scope);
+    if !scope.contains("openid") {
+        return Err(BearerError::InsufficientScope(
+            "the token was not issued for OpenID Connect",
+        ));
+    }
+    let person = find_person(&state.db, &claims.sub)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "userinfo lookup failed");
+            BearerError::Internal
+        })?
+        .ok_or(BearerError::InvalidToken(
+            "the person this token was issued for is unknown",
+        ))?;
+    let mut body = scoped_claims(&person.claims, &scope, state.token_context().email_verified);
+    body.insert("sub".into(), Value::String(claims.sub));
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(Value::Object(body)))
+}

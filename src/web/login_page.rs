@@ -1,0 +1,166 @@
+//! `/login`: the sign-in form, checked against the directory. On success a single sign-on
+//! session starts and a pending authorization request (if any) continues.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use crate::app::state::AppState;
+use crate::authorization::browser_session::{end_session, start_session};
+use crate::authorization::complete_authorization::continue_authorization;
+use crate::authorization::pending_authorization::PendingAuthorization;
+use crate::authorization::people::record_sign_in;
+use crate::http::page_response::{html_response, render_page, PageError};
+use crate::http::pages::LoginPage;
+use crate::http::redirect::{flow_redirect, redirect_see_other};
+use crate::http::session_cookie::session_cookie;
+
+use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
+
+pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+const DIRECTORY_UNAVAILABLE: &str =
+    "The directory that checks passwords is unavailable right now. Please try again in a moment.";
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn get_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> Result<HttpResponse, PageError> {
+    let demo = state.config.demo;
+    let (pending, client) = match query.request.as_deref().filter(|r| !r.is_empty()) {
+        Some(id) => match pending_and_client(&state, id).await.map_err(|e| e.in_demo(demo))? {
+            Some(found) => (Some(found.0), Some(found.1)),
+            None => return Err(expired_request_page().in_demo(demo)),
+        },
+        None => (None, None),
+    };
+    let username = pending
+        .as_ref()
+        .and_then(|p| p.request.login_hint.clone())
+        .unwrap_or_default();
+    Ok(login_form(
+        &state,
+        &req,
+        pending.as_ref(),
+        client.as_deref(),
+        username,
+        None,
+        StatusCode::OK,
+    ))
+}
+
+fn login_form(
+    state: &AppState,
+    req: &HttpRequest,
+    pending: Option<&PendingAuthorization>,
+    client: Option<&crate::authorization::client_registry::Client>,
+    username: String,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let csrf = state.csrf.issue(req, state.secure_cookies());
+    let page = LoginPage {
+        demo: state.config.demo,
+        request_id: pending.map(|p| p.id.clone()).unwrap_or_default(),
+        csrf_token: csrf.token,
+        client_name: client
+            .map(|c| c.display_name().to_string())
+            .unwrap_or_else(|| "Gatehouse".into()),
+        username,
+        error: error.map(str::to_string),
+    };
+    let mut builder = html_response(status);
+    builder.insert_header(("Content-Security-Policy", csp_for_client(client)));
+    if let Some(cookie) = csrf.cookie {
+        builder.cookie(cookie);
+    }
+    render_page(&mut builder, &page)
+}
+
+pub async fn post_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    let demo = state.config.demo;
+    let form = form.into_inner();
+    let (pending, client) = if form.request.is_empty() {
+        (None, None)
+    } else {
+        match pending_and_client(&state, &form.request)
+            .await
+            .map_err(|e| e.in_demo(demo))?
+        {
+            Some((pending, client)) => (Some(pending), Some(client)),
+            None => return Err(expired_request_page().in_demo(demo)),
+        }
+    };
+    let username = form.username.trim().to_string();
+    let again = |error: &str, status: StatusCode| {
+        login_form(
+            &state,
+            &req,
+            pending.as_ref(),
+            client.as_deref(),
+            username.clone(),
+            Some(error),
+            status,
+        )
+    };
+    if !state.csrf.verify(&req, state.secure_cookies(), &form.csrf_token) {
+        return Ok(again(
+            "This form had expired. Please enter your password again.",
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    if username.is_empty() || form.password.is_empty() {
+        return Ok(again("Enter your username and password.", StatusCode::OK));
+    }
+
+    let user = match state.directory.authenticate_user(&username, &form.password).await {
+        Ok(user) => user,
+        Err(error) if error.is_invalid_credentials() => {
+            tracing::info!(target: "audit", username = %username, "sign-in failed");
+            return Ok(again(INVALID_CREDENTIALS, StatusCode::OK));
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "directory error during sign-in");
+            return Ok(again(DIRECTORY_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE));
+        }
+    };
+
+    let now = state.now();
+    let person = record_sign_in(&state.db, &user, now).await?;
+    if let Some(previous) = state.current_session(&req).await? {
+        end_session(&state.db, &previous.sid, now).await?;
+    }
+    let lifetime = state.config.lifetimes.session;
+    let (cookie_value, session) = start_session(&state.db, &person.id, &["pwd"], now, lifetime).await?;
+    tracing::info!(target: "audit", username = %username, sub = %person.id, "signed in");
+
+    let mut response = match (pending, client) {
+        (Some(pending), Some(client)) => {
+            let request = pending.request.clone();
+            let outcome =
+                continue_authorization(&state.flow_context(), &client, request, Some(pending), Some(&session)).await?;
+            flow_redirect(state.issuer(), outcome, true)
+        }
+        _ => redirect_see_other(&format!("{}/", state.issuer())),
+    };
+    response
+        .add_cookie(&session_cookie(cookie_value, state.secure_cookies(), lifetime))
+        .map_err(PageError::internal)?;
+    Ok(response)
+}

@@ -1,0 +1,45 @@
+//! Pieces the login and consent pages share.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use serde::Deserialize;
+
+use crate::app::state::AppState;
+use crate::authorization::client_registry::Client;
+use crate::authorization::pending_authorization::{find_pending_authorization, PendingAuthorization};
+use crate::http::page_response::PageError;
+use crate::http::security_headers::{csp_allowing_form_targets, origin_of};
+
+#[derive(Deserialize)]
+pub struct RequestQuery {
+    pub request: Option<String>,
+}
+
+/// The pending request and its client; `None` when the request expired or is unknown.
+pub async fn pending_and_client(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<(PendingAuthorization, Arc<Client>)>, PageError> {
+    let Some(pending) = find_pending_authorization(&state.db, id, state.now()).await? else {
+        return Ok(None);
+    };
+    let client = state.clients.find(&state.db, &pending.request.client_id).await?;
+    Ok(client.map(|client| (pending, client)))
+}
+
+pub fn expired_request_page() -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "The sign-in took too long or was already finished. Go back to the application and start again.",
+    )
+}
+
+/// A policy letting the page's form end in a redirect to the client's redirect URIs.
+pub fn csp_for_client(client: Option<&Client>) -> String {
+    let origins: Vec<String> = client
+        .map(|c| c.redirect_uris.iter().filter_map(|uri| origin_of(uri)).collect())
+        .unwrap_or_default();
+    csp_allowing_form_targets(origins.iter().map(String::as_str))
+}

@@ -1,0 +1,2 @@
+mod directory;
+mod support;
