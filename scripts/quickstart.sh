@@ -177,7 +177,8 @@ EOF
 
 # --- 4. Gatehouse -----------------------------------------------------------------------------------
 say "starting gatehouse on $issuer"
-start gatehouse "$work/gatehouse.log" "$gatehouse_bin" serve --config "$work/gatehouse.toml"
+# NO_COLOR: the log goes to a file, so no terminal colour codes in it.
+start gatehouse "$work/gatehouse.log" env NO_COLOR=1 "$gatehouse_bin" serve --config "$work/gatehouse.toml"
 gatehouse_pid=${pids[-1]}
 wait_for_http "$issuer/healthz" 60 "$gatehouse_pid" ||
     show_log_and_die "$work/gatehouse.log" "gatehouse did not become healthy (GET $issuer/healthz)"

@@ -9,6 +9,7 @@
 # complete directory it is reused as it is; delete WORKDIR to load the seed again.
 # slapd then runs in the foreground on ldap://127.0.0.1:PORT/ and replaces this script
 # (exec), so the caller's child pid is slapd's pid. Stop it with SIGTERM or Ctrl-C.
+# slapd needs no root privileges for a port above 1023.
 #
 # Service account: cn=gatehouse,ou=services,dc=example,dc=org / gatehouse-service-password.
 # Root account:    cn=admin,dc=example,dc=org / admin-password.
@@ -166,5 +167,7 @@ if [ "${GATEHOUSE_SLAPD_STOP_WITH_STDIN:-}" = 1 ]; then
     ) 3<&0 </dev/null >/dev/null 2>&1 &
 fi
 
-echo "$program: slapd listening on ldap://127.0.0.1:$port/ (base dc=example,dc=org, data in $workdir)" >&2
-exec "$slapd" -d 0 -h "ldap://127.0.0.1:$port/" -F "$workdir/slapd.d"
+echo "$program: starting slapd on ldap://127.0.0.1:$port/ (base dc=example,dc=org, data in $workdir)" >&2
+# `-d none` keeps slapd in the foreground and logs only startup and errors (such as a
+# port already in use) to stderr, not every operation.
+exec "$slapd" -d none -h "ldap://127.0.0.1:$port/" -F "$workdir/slapd.d"

@@ -41,22 +41,21 @@ start_throwaway_postgres() {
     # As root the directory must be reachable by the postgres user: /tmp, not a private TMPDIR.
     local parent=${TMPDIR:-/tmp}
     is_root && parent=/tmp
-    GH_PG_DIR=$(mktemp -d "$parent/gatehouse-pg.XXXXXX")
-    chmod 700 "$GH_PG_DIR"
+    # Callers may run this where `set -e` does not apply (inside `if`), so every step checks.
+    GH_PG_DIR=$(mktemp -d "$parent/gatehouse-pg.XXXXXX") || die "cannot create a temporary directory in $parent"
+    chmod 700 "$GH_PG_DIR" || die "cannot chmod $GH_PG_DIR"
     if is_root; then
-        chown postgres: "$GH_PG_DIR"
+        chown postgres: "$GH_PG_DIR" || die "cannot give $GH_PG_DIR to the postgres user"
     fi
-    local log="$GH_PG_DIR/setup.log"
+    local log="$GH_PG_DIR/initdb.log"
     if ! pg_run "$GH_PG_BIN/initdb" --pgdata="$GH_PG_DIR/data" --username=postgres \
-        --auth=trust --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$log.tmp" 2>&1; then
-        cat "$log.tmp" >&2
-        rm -f "$log.tmp"
+        --auth=trust --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$log" 2>&1; then
+        cat "$log" >&2
         die "initdb failed"
     fi
-    rm -f "$log.tmp"
-    GH_PG_PORT=$(pick_free_port)
+    GH_PG_PORT=$(pick_free_port) || die "no free port for PostgreSQL"
     # Throwaway data: durability settings off make the suite faster.
-    cat >>"$GH_PG_DIR/data/postgresql.conf" <<EOF
+    cat >>"$GH_PG_DIR/data/postgresql.conf" <<EOF || die "cannot write $GH_PG_DIR/data/postgresql.conf"
 
 # gatehouse test server
 listen_addresses = '127.0.0.1'

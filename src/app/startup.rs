@@ -98,9 +98,18 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Application> {
-        let listen = config.listen.clone();
+        let listener = TcpListener::bind(&config.listen).with_context(|| format!("while binding {}", config.listen))?;
+        Self::build_on_listener(config, clock, listener).await
+    }
+
+    /// Builds on a listener bound by the caller (tests bind port 0 first, so the issuer
+    /// URL can name the port).
+    pub async fn build_on_listener(
+        config: Config,
+        clock: SharedClock,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
         let state = AppState::build(config, clock).await?;
-        let listener = TcpListener::bind(&listen).with_context(|| format!("while binding {listen}"))?;
         let addr = listener.local_addr()?;
         let server = Self::serve(state.clone(), listener)?;
         Ok(Application { addr, server, state })

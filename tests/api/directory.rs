@@ -57,7 +57,11 @@ async fn alice_signs_in_with_her_groups_email_and_a_stable_id() {
     assert_eq!(alice.dn, dn);
     assert_eq!(alice.id, entry_uuid(slapd, &dn).await);
     assert_ne!(alice.id, alice.dn);
-    assert!(uuid::Uuid::parse_str(&alice.id).is_ok(), "entryUUID is a UUID: {}", alice.id);
+    assert!(
+        uuid::Uuid::parse_str(&alice.id).is_ok(),
+        "entryUUID is a UUID: {}",
+        alice.id
+    );
     assert_eq!(alice.username, "alice");
     assert_eq!(alice.name.as_deref(), Some("Alice Liddell"));
     assert_eq!(alice.given_name.as_deref(), Some("Alice"));
@@ -316,7 +320,10 @@ async fn a_wrong_service_password_is_a_service_bind_error() {
     config.bind_password = gatehouse::config::Secret::new("not-the-password");
     let directory = LdapDirectory::new(config);
     let error = directory.check_health().await.expect_err("the bind fails");
-    assert_eq!(error.to_string(), "service account bind failed: invalid credentials (49)");
+    assert_eq!(
+        error.to_string(),
+        "service account bind failed: invalid credentials (49)"
+    );
     let error = directory
         .authenticate_user("alice", "alice-password")
         .await
@@ -327,16 +334,30 @@ async fn a_wrong_service_password_is_a_service_bind_error() {
 
 #[tokio::test]
 async fn a_missing_search_base_is_named() {
-    let mut config = shared_config().await;
-    config.base_dn = "ou=nowhere,dc=example,dc=org".into();
+    let slapd = TestSlapd::shared().await;
+    let missing = format!("ou=nowhere,{}", slapd.base_dn);
+    let expected = format!("search base {missing} does not exist (32)");
+    let mut config = slapd.ldap_config();
+    config.base_dn = missing.clone();
     let directory = LdapDirectory::new(config);
     let error = directory.check_health().await.expect_err("no such base");
-    assert_eq!(error.to_string(), "search base ou=nowhere,dc=example,dc=org does not exist (32)");
+    assert_eq!(error.to_string(), expected);
     let error = directory
         .authenticate_user("alice", "alice-password")
         .await
         .expect_err("no such base");
-    assert_eq!(error.to_string(), "search base ou=nowhere,dc=example,dc=org does not exist (32)");
+    assert_eq!(error.to_string(), expected);
+
+    let mut config = slapd.ldap_config();
+    config.groups.base_dn = missing.clone();
+    let error = LdapDirectory::new(config)
+        .authenticate_user("alice", "alice-password")
+        .await
+        .expect_err("no such group base");
+    assert_eq!(
+        error.to_string(),
+        format!("group search base {missing} does not exist (32)")
+    );
 }
 
 #[tokio::test]
@@ -396,7 +417,11 @@ async fn a_hung_server_costs_one_timeout_not_more() {
         .await
         .expect_err("no answer");
     assert!(error.is_unavailable(), "{error:?}");
-    assert!(started.elapsed() < Duration::from_millis(2500), "held for {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "held for {:?}",
+        started.elapsed()
+    );
     drop(listener);
 }
 

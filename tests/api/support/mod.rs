@@ -1,1 +1,6 @@
+pub mod browser;
+pub mod database;
+pub mod jwt;
+pub mod relying_party;
 pub mod slapd;
+pub mod spawn_app;

@@ -14,8 +14,7 @@
 //! of file, stops slapd and deletes its directory. That needs neither `unsafe` (prctl
 //! PR_SET_PDEATHSIG) nor pid polling that a recycled pid could fool.
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -159,7 +158,9 @@ impl TestSlapd {
         loop {
             if let Some(status) = self.child.try_wait().expect("poll the slapd process") {
                 let log = self.log();
-                return Err(if log.contains("Address already in use") || log.contains("errno=98") {
+                let port_taken =
+                    log.contains("Address already in use") || TcpListener::bind(("127.0.0.1", self.port)).is_err();
+                return Err(if port_taken {
                     Startup::PortTaken
                 } else {
                     Startup::Exited(status.to_string())
@@ -193,11 +194,7 @@ impl TestSlapd {
     }
 
     fn log(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = File::open(log_path(self.workdir.path())) {
-            let _ = file.read_to_string(&mut text);
-        }
-        text
+        std::fs::read_to_string(log_path(self.workdir.path())).unwrap_or_default()
     }
 
     /// Takes the directory back for another attempt. The caller has stopped slapd.
