@@ -129,6 +129,9 @@ pub struct LdapConfig {
     pub operation_timeout: u64,
     pub attributes: LdapAttributes,
     pub groups: LdapGroups,
+    /// Release directory email addresses with `email_verified: true` (the directory's
+    /// administrators manage them). Set false when people can edit their own address.
+    pub email_verified: bool,
 }
 
 impl Default for LdapConfig {
@@ -143,6 +146,7 @@ impl Default for LdapConfig {
             operation_timeout: 5,
             attributes: LdapAttributes::default(),
             groups: LdapGroups::default(),
+            email_verified: true,
         }
     }
 }

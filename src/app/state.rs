@@ -68,7 +68,7 @@ impl AppState {
             keys: &self.keys,
             issuer: &self.config.issuer,
             lifetimes: &self.config.lifetimes,
-            email_verified: true,
+            email_verified: self.config.ldap.email_verified,
             now: self.now(),
         }
     }

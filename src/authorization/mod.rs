@@ -9,5 +9,6 @@ pub mod complete_authorization;
 pub mod consent;
 pub mod pending_authorization;
 pub mod people;
+pub mod released_claims;
 pub mod scopes;
 pub mod token_exchange;

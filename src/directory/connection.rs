@@ -48,6 +48,15 @@ impl Step {
     }
 }
 
+/// One search: where, how deep, what, and at most how many entries.
+pub(crate) struct SearchRequest<'a> {
+    pub base: &'a str,
+    pub scope: Scope,
+    pub filter: &'a str,
+    pub attributes: &'a [String],
+    pub size_limit: i32,
+}
+
 /// What a search returned: the entries and the final result (whose code the caller judges).
 pub(crate) struct SearchOutcome {
     pub entries: Vec<SearchEntry>,
@@ -96,23 +105,19 @@ impl LdapServer {
     }
 
     /// A search whose whole run (not only each reply) is bounded by the operation timeout.
-    #[allow(clippy::too_many_arguments)]
     pub async fn search(
         &self,
         ldap: &mut Ldap,
-        base: &str,
-        scope: Scope,
-        filter: &str,
-        attributes: &[String],
-        size_limit: i32,
+        request: SearchRequest<'_>,
         step: Step,
     ) -> Result<SearchOutcome, OperationFailure> {
         let time_limit = i32::try_from(self.operation_timeout.as_secs().max(1)).unwrap_or(i32::MAX);
-        let options = SearchOptions::new().sizelimit(size_limit).timelimit(time_limit);
+        let options = SearchOptions::new().sizelimit(request.size_limit).timelimit(time_limit);
+        let filter = request.filter;
         let operation = ldap
             .with_search_options(options)
             .with_timeout(self.operation_timeout)
-            .search(base, scope, filter, attributes);
+            .search(request.base, request.scope, filter, request.attributes);
         match tokio::time::timeout(self.operation_timeout, operation).await {
             Ok(Ok(found)) => Ok(SearchOutcome {
                 entries: found.0.into_iter().map(SearchEntry::construct).collect(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ldap3::{dn_escape, Ldap, Scope};
 
-use super::connection::{LdapServer, OperationFailure, Step};
+use super::connection::{LdapServer, OperationFailure, SearchRequest, Step};
 use super::connection_pool::ConnectionPool;
 use super::directory_error::{describe_result_code, CredentialFailure, DirectoryError};
 use super::directory_user::DirectoryUser;
@@ -105,11 +105,13 @@ impl LdapDirectory {
             .server()
             .search(
                 &mut ldap,
-                &self.config.base_dn,
-                Scope::Subtree,
-                &filter,
-                &self.user_attributes,
-                USER_SEARCH_SIZE_LIMIT,
+                SearchRequest {
+                    base: &self.config.base_dn,
+                    scope: Scope::Subtree,
+                    filter: &filter,
+                    attributes: &self.user_attributes,
+                    size_limit: USER_SEARCH_SIZE_LIMIT,
+                },
                 Step::UserSearch,
             )
             .await?;
@@ -133,11 +135,13 @@ impl LdapDirectory {
             .server()
             .search(
                 &mut ldap,
-                &groups.base_dn,
-                Scope::Subtree,
-                &filter,
-                &attributes,
-                GROUP_SEARCH_SIZE_LIMIT,
+                SearchRequest {
+                    base: &groups.base_dn,
+                    scope: Scope::Subtree,
+                    filter: &filter,
+                    attributes: &attributes,
+                    size_limit: GROUP_SEARCH_SIZE_LIMIT,
+                },
                 Step::GroupSearch,
             )
             .await?;
@@ -165,11 +169,13 @@ impl LdapDirectory {
             .server()
             .search(
                 &mut ldap,
-                &self.config.base_dn,
-                Scope::Base,
-                "(objectClass=*)",
-                &no_attributes,
-                1,
+                SearchRequest {
+                    base: &self.config.base_dn,
+                    scope: Scope::Base,
+                    filter: "(objectClass=*)",
+                    attributes: &no_attributes,
+                    size_limit: 1,
+                },
                 Step::BaseRead,
             )
             .await?;

@@ -11,7 +11,7 @@ use crate::app::state::AppState;
 use crate::authorization::people::find_person;
 use crate::authorization::scopes::ScopeSet;
 use crate::tokens::access_token::validate_access_token;
-use crate::tokens::claims::scoped_claims;
+use crate::authorization::released_claims::scoped_claims;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BearerError {
@@ -133,7 +133,7 @@ pub async fn userinfo(
         .ok_or(BearerError::InvalidToken(
             "the person this token was issued for is unknown",
         ))?;
-    let mut body = scoped_claims(&person.claims, &scope, state.token_context().email_verified);
+    let mut body = scoped_claims(&person.claims, &scope, state.config.ldap.email_verified);
     body.insert("sub".into(), Value::String(claims.sub));
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))

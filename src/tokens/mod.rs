@@ -2,7 +2,6 @@
 //! ring), and the grants that record what was issued so it can be revoked.
 
 pub mod access_token;
-pub mod claims;
 pub mod grants;
 pub mod id_token;
 

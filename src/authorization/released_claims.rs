@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::authorization::people::PersonClaims;
-use crate::authorization::scopes::ScopeSet;
+use super::people::PersonClaims;
+use super::scopes::ScopeSet;
 
 /// The claims `scope` releases, without `sub`. Absent attributes are left out rather than
 /// sent as null.

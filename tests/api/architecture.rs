@@ -1,0 +1,63 @@
+//! The layering in DESIGN.md, checked: domain and adapter code never names HTTP or
+//! template types, and the HTTP edges never import each other.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn offenders(dirs: &[&str], forbidden: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for dir in dirs {
+        let mut files = Vec::new();
+        let path = root.join(dir);
+        if path.is_dir() {
+            rust_files(&path, &mut files);
+        } else {
+            files.push(root.join(format!("{dir}.rs")));
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for needle in forbidden {
+                if text.contains(needle) {
+                    found.push(format!("{} uses {needle}", file.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn domain_code_knows_nothing_of_http_or_templates() {
+    let domain = [
+        "config", "clock", "crypto", "storage", "directory", "keys", "tokens", "authorization",
+    ];
+    let found = offenders(&domain, &["actix_web", "askama", "crate::http", "crate::oidc", "crate::web", "crate::app"]);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn http_edges_do_not_import_each_other() {
+    let mut found = offenders(&["oidc"], &["crate::web"]);
+    found.extend(offenders(&["web"], &["crate::oidc"]));
+    found.extend(offenders(&["http"], &["crate::oidc", "crate::web"]));
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn domain_arrows_point_down() {
+    let mut found = offenders(&["tokens"], &["crate::authorization"]);
+    found.extend(offenders(&["keys"], &["crate::tokens", "crate::authorization"]));
+    found.extend(offenders(&["storage", "directory"], &["crate::keys", "crate::tokens", "crate::authorization"]));
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -1,0 +1,200 @@
+//! The real `gatehouse` binary: `serve` answers and stops cleanly on SIGTERM, and the
+//! operator commands (`check-config`, `migrate`, `clients`, `keys`, `ldap test`) work.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::database::fresh_test_database_url;
+use crate::support::slapd::TestSlapd;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// A configuration file for the binary, against the shared slapd and a fresh database.
+async fn write_config(dir: &Path, listen: &str, extra: &str) -> std::path::PathBuf {
+    let slapd = TestSlapd::shared().await;
+    let ldap = slapd.ldap_config();
+    let database_url = fresh_test_database_url(dir).await;
+    let path = dir.join("gatehouse.toml");
+    let text = format!(
+        r#"issuer = "http://{listen}"
+listen = "{listen}"
+data_dir = "{data}"
+
+[database]
+url = "{database_url}"
+
+[ldap]
+url = "{url}"
+bind_dn = "{bind_dn}"
+bind_password = "{bind_password}"
+base_dn = "{base_dn}"
+
+[ldap.groups]
+base_dn = "{groups}"
+{extra}
+"#,
+        data = dir.join("data").display(),
+        url = ldap.url,
+        bind_dn = ldap.bind_dn,
+        bind_password = ldap.bind_password.expose(),
+        base_dn = ldap.base_dn,
+        groups = ldap.groups.base_dn,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(config: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = Command::new(BINARY)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("GATEHOUSE_LOG", "warn")
+        .spawn()
+        .expect("run gatehouse");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                let _ = sender.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let addr = receiver.recv_timeout(Duration::from_secs(30)).expect("serve prints its address");
+
+    let discovery = reqwest::get(format!("http://{addr}/.well-known/openid-configuration")).await.unwrap();
+    assert_eq!(discovery.status(), 200);
+    let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready: serde_json::Value = reqwest::get(format!("http://{addr}/readyz")).await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+
+    let key_file = dir.path().join("data/master.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key_file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the generated master key is private");
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "serve did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "clean exit, got {status:?}");
+}
+
+#[tokio::test]
+async fn check_config_reports_every_problem_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "127.0.0.1:0",
+        "[lifetimes]\nid_token = -5\ncolour = \"blue\"\n\n[[clients]]\nclient_id = \"app\"\nredirect_uris = [\"not a uri\"]\n",
+    )
+    .await;
+    let (ok, _, stderr) = run(&config, &["check-config"], None);
+    assert!(!ok);
+    assert!(stderr.contains("lifetimes.colour"), "{stderr}");
+    assert!(stderr.contains("lifetimes.id_token"), "{stderr}");
+    assert!(stderr.contains("`secret` is required"), "{stderr}");
+    assert!(stderr.contains("not an absolute URI"), "{stderr}");
+
+    let good = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let (ok, stdout, stderr) = run(&good, &["check-config"], None);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("configuration OK"));
+}
+
+#[tokio::test]
+async fn clients_can_be_added_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let (ok, stdout, stderr) = run(&config, &["migrate"], None);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("up to date"));
+
+    let (ok, stdout, stderr) = run(
+        &config,
+        &["clients", "add", "--id", "wiki", "--name", "The Wiki", "--redirect-uri", "https://wiki.example/cb"],
+        None,
+    );
+    assert!(ok, "{stderr}");
+    let secret_line = stdout.lines().find(|l| l.starts_with("client_secret:")).expect("secret printed once");
+    assert!(secret_line.len() > "client_secret: ".len() + 30);
+
+    let (ok, _, stderr) = run(
+        &config,
+        &["clients", "add", "--id", "wiki", "--redirect-uri", "https://wiki.example/cb"],
+        None,
+    );
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    let (ok, _, stderr) = run(&config, &["clients", "add", "--id", "bad", "--redirect-uri", "https://x/cb#frag"], None);
+    assert!(!ok && stderr.contains("fragment"), "{stderr}");
+
+    let (ok, stdout, _) = run(&config, &["clients", "list"], None);
+    assert!(ok && stdout.contains("wiki") && stdout.contains("The Wiki") && stdout.contains("https://wiki.example/cb"));
+    assert!(!stdout.contains(secret_line.trim_start_matches("client_secret: ")), "the secret is never listed");
+
+    let (ok, _, stderr) = run(&config, &["clients", "remove", "wiki"], None);
+    assert!(ok, "{stderr}");
+    let (_, stdout, _) = run(&config, &["clients", "list"], None);
+    assert!(!stdout.contains("wiki"));
+    let (ok, _, stderr) = run(&config, &["clients", "remove", "wiki"], None);
+    assert!(!ok && stderr.contains("no client"), "{stderr}");
+}
+
+#[tokio::test]
+async fn keys_list_shows_the_current_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let (ok, stdout, stderr) = run(&config, &["keys", "list"], None);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("RS256") && stdout.contains("current"), "{stdout}");
+}
+
+#[tokio::test]
+async fn ldap_test_prints_claims_or_the_exact_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let (ok, stdout, stderr) = run(&config, &["ldap", "test", "alice"], Some("alice-password\n"));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("alice@example.org") && stdout.contains("staff"), "{stdout}");
+    assert!(!stdout.contains("alice-password") && !stderr.contains("alice-password"));
+
+    let (ok, _, stderr) = run(&config, &["ldap", "test", "alice"], Some("wrong\n"));
+    assert!(!ok);
+    assert!(stderr.contains("sign-in failed"), "{stderr}");
+    assert!(!stderr.contains("wrong\n"));
+}
