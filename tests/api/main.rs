@@ -4,4 +4,5 @@ mod architecture;
 mod authorization_code_flow;
 mod binary_smoke;
 mod directory;
+mod migrations;
 mod support;
