@@ -83,9 +83,11 @@ pub async fn continue_authorization(
     let needs_login = match session {
         None => true,
         Some(session) => {
+            // max_age=0 is equivalent to prompt=login (OpenID Connect Core 3.1.2.1), even
+            // within the second the session started.
             let too_old = request
                 .max_age
-                .is_some_and(|max_age| ctx.now - session.auth_time > max_age);
+                .is_some_and(|max_age| max_age == 0 || ctx.now - session.auth_time > max_age);
             let other_person = hinted_sub.as_deref().is_some_and(|sub| sub != session.user_id);
             other_person || (!fresh && (request.prompt.login || too_old))
         }

@@ -25,8 +25,11 @@ pub struct IdTokenClaims {
     pub extra: Map<String, Value>,
 }
 
+/// The `typ` header of ID tokens; access tokens carry `at+jwt` instead (RFC 9068 section 4).
+pub const ID_TOKEN_TYPE: &str = "JWT";
+
 pub fn sign_id_token(keys: &KeyRing, claims: &IdTokenClaims) -> Result<String, TokenError> {
-    Ok(keys.signer().sign("JWT", claims)?)
+    Ok(keys.signer().sign(ID_TOKEN_TYPE, claims)?)
 }
 
 /// Claims of an ID token this issuer signed, whether or not it has expired: what
@@ -58,6 +61,8 @@ impl AudienceClaim {
 
 pub fn read_id_token_hint(keys: &KeyRing, token: &str, issuer: &str) -> Result<IdTokenHint, TokenError> {
     // An expired ID token is a valid hint: only the signature and issuer matter here, so
-    // the expiry is checked against the start of the epoch.
-    Ok(keys.verify::<IdTokenHint>(token, None, issuer, None, 0)?)
+    // the expiry is checked against the start of the epoch. The type must be an ID
+    // token's: an access token is signed by the same key and names the same person, but
+    // whoever holds one (a resource server) must not be able to pass it off as a hint.
+    Ok(keys.verify::<IdTokenHint>(token, Some(ID_TOKEN_TYPE), issuer, None, 0)?)
 }

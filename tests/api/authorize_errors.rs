@@ -19,8 +19,14 @@ async fn assert_error_page(response: reqwest::Response, expected: &str, case: &s
         .unwrap_or_default();
     assert!(content_type.starts_with("text/html"), "{case}: {content_type}");
     let body = response.text().await.expect("body");
-    assert!(body.contains(expected), "{case}: the page should say {expected:?}:\n{body}");
-    assert!(!body.contains(CONFIDENTIAL_REDIRECT), "{case}: no link to the redirect URI");
+    assert!(
+        body.contains(expected),
+        "{case}: the page should say {expected:?}:\n{body}"
+    );
+    assert!(
+        !body.contains(CONFIDENTIAL_REDIRECT),
+        "{case}: no link to the redirect URI"
+    );
 }
 
 #[tokio::test]
@@ -64,11 +70,27 @@ async fn authorize_shows_an_error_page_for_a_redirect_uri_that_is_not_registered
     let unregistered = "has not registered";
     let cases = [
         ("trailing slash", format!("{CONFIDENTIAL_REDIRECT}/"), unregistered),
-        ("extra query", format!("{CONFIDENTIAL_REDIRECT}?next=/admin"), unregistered),
-        ("other host", "http://attacker.example/callback".to_string(), unregistered),
-        ("other scheme", CONFIDENTIAL_REDIRECT.replace("http:", "https:"), unregistered),
+        (
+            "extra query",
+            format!("{CONFIDENTIAL_REDIRECT}?next=/admin"),
+            unregistered,
+        ),
+        (
+            "other host",
+            "http://attacker.example/callback".to_string(),
+            unregistered,
+        ),
+        (
+            "other scheme",
+            CONFIDENTIAL_REDIRECT.replace("http:", "https:"),
+            unregistered,
+        ),
         ("another client's URI", PUBLIC_REDIRECT.to_string(), unregistered),
-        ("upper case path", CONFIDENTIAL_REDIRECT.replace("callback", "Callback"), unregistered),
+        (
+            "upper case path",
+            CONFIDENTIAL_REDIRECT.replace("callback", "Callback"),
+            unregistered,
+        ),
     ];
     for (case, redirect_uri, expected) in cases {
         let request = AuthorizeRequest::new(CONFIDENTIAL_ID, &redirect_uri).set("response_type", "token");
@@ -80,7 +102,8 @@ async fn authorize_shows_an_error_page_for_a_redirect_uri_that_is_not_registered
     let response = browser.http.get(missing.url(&app)).send().await.expect("GET");
     assert_error_page(response, "redirect_uri is missing", "missing redirect_uri").await;
 
-    let repeated = AuthorizeRequest::new(CONFIDENTIAL_ID, CONFIDENTIAL_REDIRECT).append("redirect_uri", PUBLIC_REDIRECT);
+    let repeated =
+        AuthorizeRequest::new(CONFIDENTIAL_ID, CONFIDENTIAL_REDIRECT).append("redirect_uri", PUBLIC_REDIRECT);
     let response = browser.http.get(repeated.url(&app)).send().await.expect("GET");
     assert_error_page(response, "more than once", "repeated redirect_uri").await;
 }
@@ -122,7 +145,12 @@ async fn authorize_redirects_errors_for_unsupported_or_unsafe_requests() {
             CONFIDENTIAL_REDIRECT,
             "invalid_request",
         ),
-        ("public client without PKCE", public(), PUBLIC_REDIRECT, "invalid_request"),
+        (
+            "public client without PKCE",
+            public(),
+            PUBLIC_REDIRECT,
+            "invalid_request",
+        ),
         (
             "PKCE plain",
             public()

@@ -130,7 +130,10 @@ async fn people_with_special_characters_sign_in_through_the_full_flow() {
         let start = rp.start(&["profile", "email"], &[]);
         let location = browser.authorize(&start.url, username, password).await;
         let code = expect_code(&location, CONFIDENTIAL_REDIRECT);
-        let tokens = rp.exchange(&code, start.pkce_verifier).await.expect("the code is redeemed");
+        let tokens = rp
+            .exchange(&code, start.pkce_verifier)
+            .await
+            .expect("the code is redeemed");
         let claims = rp.verify_id_token(&tokens, &start.nonce);
         assert_eq!(
             claims.preferred_username().map(|u| u.as_str()),
@@ -203,7 +206,10 @@ async fn a_person_without_email_gets_no_email_claim_even_with_the_email_scope() 
     let browser = Browser::new();
     let location = browser.authorize(&start.url, "carol", "carol-password").await;
     let code = expect_code(&location, CONFIDENTIAL_REDIRECT);
-    let tokens = rp.exchange(&code, start.pkce_verifier).await.expect("the code is redeemed");
+    let tokens = rp
+        .exchange(&code, start.pkce_verifier)
+        .await
+        .expect("the code is redeemed");
     let claims = rp.verify_id_token(&tokens, &start.nonce);
     assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("carol"));
     assert!(claims.email().is_none());
@@ -213,7 +219,9 @@ async fn a_person_without_email_gets_no_email_claim_even_with_the_email_scope() 
     assert!(payload.get("email_verified").is_none(), "{payload}");
     assert_eq!(payload["name"], "Carol Danvers");
 
-    let access_token = openidconnect::OAuth2TokenResponse::access_token(&tokens).secret().clone();
+    let access_token = openidconnect::OAuth2TokenResponse::access_token(&tokens)
+        .secret()
+        .clone();
     let userinfo = userinfo_with_header(&app, &access_token).await;
     assert_eq!(userinfo.status, StatusCode::OK);
     assert!(userinfo.body.get("email").is_none(), "{}", userinfo.body);
@@ -236,7 +244,10 @@ async fn pages_carry_security_headers_and_the_session_cookie_is_http_only_and_la
                 .unwrap_or_default()
         };
         assert!(header("content-type").starts_with("text/html"), "{url}");
-        assert!(header("content-security-policy").contains("frame-ancestors 'none'"), "{url}");
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{url}"
+        );
         assert_eq!(header("x-content-type-options"), "nosniff", "{url}");
         assert_eq!(header("referrer-policy"), "no-referrer", "{url}");
         assert_eq!(header("cache-control"), "no-store", "{url}");

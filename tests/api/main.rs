@@ -2,7 +2,12 @@
 
 mod architecture;
 mod authorization_code_flow;
+mod authorize_errors;
 mod binary_smoke;
 mod directory;
+mod login;
 mod migrations;
+mod prompt_and_sessions;
 mod support;
+mod token_endpoint;
+mod userinfo_and_logout;

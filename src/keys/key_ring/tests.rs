@@ -482,3 +482,10 @@ async fn stored_private_key_of_another_key_is_refused() {
     let loaded = KeyRing::load_or_create(&test.db, &master_key, &ManualClock::new()).await;
     assert!(matches!(loaded, Err(KeyError::InvalidKey(_))), "{loaded:?}");
 }
+
+#[test]
+fn key_ring_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<KeyRing>();
+    assert_send_sync::<Arc<JwtSigner>>();
+}

@@ -101,10 +101,17 @@ pub fn callback(location: &str) -> Callback {
 /// Asserts an error response at `redirect_uri` carrying `error`, our state and our issuer.
 pub fn assert_error_redirect(app: &TestApp, location: &str, redirect_uri: &str, error: &str) {
     let answer = callback(location);
-    assert_eq!(answer.base, redirect_uri, "the error goes to the redirect URI: {location}");
+    assert_eq!(
+        answer.base, redirect_uri,
+        "the error goes to the redirect URI: {location}"
+    );
     assert_eq!(answer.error.as_deref(), Some(error), "{location}");
     assert_eq!(answer.state.as_deref(), Some(STATE), "state is returned: {location}");
-    assert_eq!(answer.iss.as_deref(), Some(app.address.as_str()), "iss is returned: {location}");
+    assert_eq!(
+        answer.iss.as_deref(),
+        Some(app.address.as_str()),
+        "iss is returned: {location}"
+    );
     assert!(answer.code.is_none(), "no code with an error: {location}");
 }
 
