@@ -15,17 +15,15 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use base64::Engine;
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
-    CoreResponseType, CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
+    CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::reqwest;
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AdditionalProviderMetadata, AuthorizationCode, ClientId,
-    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
-    TokenResponse, UserInfoClaims,
+    AccessTokenHash, AdditionalClaims, AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -55,14 +53,8 @@ type DemoProviderMetadata = ProviderMetadata<
     CoreResponseType,
     CoreSubjectIdentifierType,
 >;
-type DemoClient = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
+type DemoClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// Userinfo keeps the `groups` claim, which is not a standard claim.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -124,9 +116,7 @@ enum DemoError {
 impl ResponseError for DemoError {
     fn status_code(&self) -> StatusCode {
         match self {
-            DemoError::UnknownState | DemoError::Provider(_) | DemoError::MissingCode => {
-                StatusCode::BAD_REQUEST
-            }
+            DemoError::UnknownState | DemoError::Provider(_) | DemoError::MissingCode => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -157,18 +147,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn escape(text: &str) -> String {
-    text.chars()
-        .fold(String::with_capacity(text.len()), |mut out, c| {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '"' => out.push_str("&quot;"),
-                '\'' => out.push_str("&#39;"),
-                c => out.push(c),
-            }
-            out
-        })
+    text.chars().fold(String::with_capacity(text.len()), |mut out, c| {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+        out
+    })
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
@@ -204,11 +193,7 @@ fn cookie(name: &'static str, value: String) -> Cookie<'static> {
         .finish()
 }
 
-async fn get_home(
-    demo: web::Data<Demo>,
-    req: HttpRequest,
-    query: web::Query<HashMap<String, String>>,
-) -> HttpResponse {
+async fn get_home(demo: web::Data<Demo>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
     let signed_out = query
         .get("state")
         .is_some_and(|state| lock(&demo.logouts).remove(state).is_some());
@@ -218,9 +203,7 @@ async fn get_home(
         ""
     };
     let sessions = lock(&demo.sessions);
-    let session = req
-        .cookie(SESSION_COOKIE)
-        .and_then(|c| sessions.get(c.value()));
+    let session = req.cookie(SESSION_COOKIE).and_then(|c| sessions.get(c.value()));
     let body = match session {
         None => format!(
             "{notice}<p>This is a tiny OpenID Connect application (<code>examples/demo_rp.rs</code>). It sends you to \
@@ -277,12 +260,8 @@ async fn get_callback(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, DemoError> {
     let state = query.get("state").ok_or(DemoError::UnknownState)?;
-    let login = lock(&demo.pending)
-        .remove(state)
-        .ok_or(DemoError::UnknownState)?;
-    if req.cookie(LOGIN_COOKIE).is_none_or(|c| c.value() != state)
-        || login.started.elapsed() >= PENDING_LIFETIME
-    {
+    let login = lock(&demo.pending).remove(state).ok_or(DemoError::UnknownState)?;
+    if req.cookie(LOGIN_COOKIE).is_none_or(|c| c.value() != state) || login.started.elapsed() >= PENDING_LIFETIME {
         return Err(DemoError::UnknownState);
     }
     if let Some(error) = query.get("error") {
@@ -294,9 +273,7 @@ async fn get_callback(
     }
     // RFC 9207: when the provider names itself, it must be the one we sent the person to.
     if query.get("iss").is_some_and(|iss| iss != &demo.issuer) {
-        return Err(DemoError::Provider(
-            "the callback came from another issuer".into(),
-        ));
+        return Err(DemoError::Provider("the callback came from another issuer".into()));
     }
     let code = query.get("code").ok_or(DemoError::MissingCode)?;
 
@@ -308,9 +285,9 @@ async fn get_callback(
         .request_async(&demo.http)
         .await
         .map_err(|e| DemoError::TokenExchange(describe(&e)))?;
-    let id_token = token.id_token().ok_or(DemoError::InvalidIdToken(
-        "the token response has none".into(),
-    ))?;
+    let id_token = token
+        .id_token()
+        .ok_or(DemoError::InvalidIdToken("the token response has none".into()))?;
     let verifier = demo.client.id_token_verifier();
     let claims = id_token
         .claims(&verifier, &login.nonce)
@@ -319,8 +296,7 @@ async fn get_callback(
         let invalid = |e: &dyn std::fmt::Display| DemoError::InvalidIdToken(e.to_string());
         let alg = id_token.signing_alg().map_err(|e| invalid(&e))?;
         let key = id_token.signing_key(&verifier).map_err(|e| invalid(&e))?;
-        let actual =
-            AccessTokenHash::from_token(token.access_token(), alg, key).map_err(|e| invalid(&e))?;
+        let actual = AccessTokenHash::from_token(token.access_token(), alg, key).map_err(|e| invalid(&e))?;
         if &actual != expected {
             return Err(DemoError::InvalidIdToken(
                 "at_hash does not match the access token".into(),
@@ -333,11 +309,7 @@ async fn get_callback(
     let id_token_claims = raw_id_token
         .split('.')
         .nth(1)
-        .and_then(|payload| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .ok()
-        })
+        .and_then(|payload| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok())
         .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
         .and_then(|value| serde_json::to_string_pretty(&value).ok())
         .ok_or(DemoError::InvalidIdToken("the payload is not JSON".into()))?;
@@ -349,8 +321,7 @@ async fn get_callback(
         .request_async(&demo.http)
         .await
         .map_err(|e| DemoError::UserInfo(describe(&e)))?;
-    let userinfo =
-        serde_json::to_string_pretty(&userinfo).map_err(|e| DemoError::UserInfo(e.to_string()))?;
+    let userinfo = serde_json::to_string_pretty(&userinfo).map_err(|e| DemoError::UserInfo(e.to_string()))?;
 
     let name = claims
         .preferred_username()
@@ -366,10 +337,7 @@ async fn get_callback(
     lock(&demo.sessions).insert(session_id.clone(), signed_in);
     let mut done = cookie(LOGIN_COOKIE, String::new());
     done.make_removal();
-    Ok(redirect(
-        "/",
-        vec![cookie(SESSION_COOKIE, session_id), done],
-    ))
+    Ok(redirect("/", vec![cookie(SESSION_COOKIE, session_id), done]))
 }
 
 async fn get_logout(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
@@ -416,8 +384,7 @@ async fn run() -> Result<(), DemoError> {
         .and_then(|u| u.join("/"))
         .map_err(|e| DemoError::InvalidUrl("DEMO_REDIRECT_URI", e.to_string()))?
         .to_string();
-    let issuer_url = IssuerUrl::new(issuer.clone())
-        .map_err(|e| DemoError::InvalidUrl("DEMO_ISSUER", e.to_string()))?;
+    let issuer_url = IssuerUrl::new(issuer.clone()).map_err(|e| DemoError::InvalidUrl("DEMO_ISSUER", e.to_string()))?;
 
     // Never follow redirects: the OpenID Connect client must see every answer as it is.
     let http = reqwest::Client::builder()
@@ -431,17 +398,12 @@ async fn run() -> Result<(), DemoError> {
         attempt += 1;
         match DemoProviderMetadata::discover_async(issuer_url.clone(), &http).await {
             Ok(metadata) => break metadata,
-            Err(e) if attempt >= 20 => {
-                return Err(DemoError::Discovery(format!("{issuer}: {}", describe(&e))))
-            }
+            Err(e) if attempt >= 20 => return Err(DemoError::Discovery(format!("{issuer}: {}", describe(&e)))),
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     };
     let end_session_endpoint = match &metadata.additional_metadata().end_session_endpoint {
-        Some(url) => Some(
-            Url::parse(url)
-                .map_err(|e| DemoError::InvalidUrl("end_session_endpoint", e.to_string()))?,
-        ),
+        Some(url) => Some(Url::parse(url).map_err(|e| DemoError::InvalidUrl("end_session_endpoint", e.to_string()))?),
         None => None,
     };
     let client = CoreClient::from_provider_metadata(

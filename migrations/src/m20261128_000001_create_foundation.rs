@@ -147,7 +147,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(BrowserSessions::Table)
-                    .col(ColumnDef::new(BrowserSessions::IdHash).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(BrowserSessions::IdHash)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(BrowserSessions::Sid).string().not_null().unique_key())
                     .col(ColumnDef::new(BrowserSessions::UserId).string().not_null())
                     .col(ColumnDef::new(BrowserSessions::AuthTime).big_integer().not_null())
@@ -179,11 +184,24 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(PendingAuthorizations::Table)
-                    .col(ColumnDef::new(PendingAuthorizations::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(PendingAuthorizations::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(PendingAuthorizations::ClientId).string().not_null())
                     .col(ColumnDef::new(PendingAuthorizations::Request).text().not_null())
-                    .col(ColumnDef::new(PendingAuthorizations::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(PendingAuthorizations::ExpiresAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(PendingAuthorizations::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PendingAuthorizations::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -208,7 +226,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(AuthorizationCodes::Table)
-                    .col(ColumnDef::new(AuthorizationCodes::CodeHash).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::CodeHash)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(AuthorizationCodes::ClientId).string().not_null())
                     .col(ColumnDef::new(AuthorizationCodes::UserId).string().not_null())
                     .col(ColumnDef::new(AuthorizationCodes::Sid).string().not_null())

@@ -8,11 +8,11 @@ use super::authorization_code::{
 };
 use super::people::find_person;
 use super::scopes::ScopeSet;
+use crate::authorization::released_claims::scoped_claims;
 use crate::config::Lifetimes;
 use crate::crypto::random_token;
 use crate::keys::KeyRing;
 use crate::tokens::access_token::{sign_access_token, AccessTokenClaims};
-use crate::authorization::released_claims::scoped_claims;
 use crate::tokens::grants::{create_grant, revoke_grant, NewGrant};
 use crate::tokens::id_token::{sign_id_token, IdTokenClaims};
 use crate::tokens::{left_half_hash, TokenError};

@@ -9,9 +9,9 @@ use serde_json::Value;
 use super::form_body::{is_form_body, parse_form};
 use crate::app::state::AppState;
 use crate::authorization::people::find_person;
+use crate::authorization::released_claims::scoped_claims;
 use crate::authorization::scopes::ScopeSet;
 use crate::tokens::access_token::validate_access_token;
-use crate::authorization::released_claims::scoped_claims;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BearerError {

@@ -40,9 +40,26 @@ fn offenders(dirs: &[&str], forbidden: &[&str]) -> Vec<String> {
 #[test]
 fn domain_code_knows_nothing_of_http_or_templates() {
     let domain = [
-        "config", "clock", "crypto", "storage", "directory", "keys", "tokens", "authorization",
+        "config",
+        "clock",
+        "crypto",
+        "storage",
+        "directory",
+        "keys",
+        "tokens",
+        "authorization",
     ];
-    let found = offenders(&domain, &["actix_web", "askama", "crate::http", "crate::oidc", "crate::web", "crate::app"]);
+    let found = offenders(
+        &domain,
+        &[
+            "actix_web",
+            "askama",
+            "crate::http",
+            "crate::oidc",
+            "crate::web",
+            "crate::app",
+        ],
+    );
     assert!(found.is_empty(), "{found:#?}");
 }
 
@@ -58,6 +75,9 @@ fn http_edges_do_not_import_each_other() {
 fn domain_arrows_point_down() {
     let mut found = offenders(&["tokens"], &["crate::authorization"]);
     found.extend(offenders(&["keys"], &["crate::tokens", "crate::authorization"]));
-    found.extend(offenders(&["storage", "directory"], &["crate::keys", "crate::tokens", "crate::authorization"]));
+    found.extend(offenders(
+        &["storage", "directory"],
+        &["crate::keys", "crate::tokens", "crate::authorization"],
+    ));
     assert!(found.is_empty(), "{found:#?}");
 }

@@ -11,7 +11,9 @@ use crate::support::spawn_app::*;
 #[tokio::test]
 async fn discovery_describes_what_is_implemented() {
     let app = spawn_app().await;
-    let response = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap();
+    let response = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let doc: serde_json::Value = response.json().await.unwrap();
     assert_eq!(doc["issuer"], app.address);
@@ -27,7 +29,10 @@ async fn discovery_describes_what_is_implemented() {
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
     assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code"]));
     let methods = doc["token_endpoint_auth_methods_supported"].as_array().unwrap();
     assert!(methods.contains(&"client_secret_basic".into()) && methods.contains(&"none".into()));
@@ -54,14 +59,22 @@ async fn a_person_signs_in_through_a_relying_party_and_sso_serves_the_next_one()
     assert_eq!(query_param(&callback, "iss").as_deref(), Some(app.address.as_str()));
     let code = query_param(&callback, "code").expect("a code");
 
-    let tokens = rp.exchange(&code, start.pkce_verifier).await.expect("the code is redeemed");
+    let tokens = rp
+        .exchange(&code, start.pkce_verifier)
+        .await
+        .expect("the code is redeemed");
     let claims = rp.verify_id_token(&tokens, &start.nonce);
     let sub = claims.subject().to_string();
     assert!(!sub.contains("uid="), "sub is the stable id, not the DN: {sub}");
     assert_eq!(claims.preferred_username().unwrap().as_str(), "alice");
     assert_eq!(claims.email().unwrap().as_str(), "alice@example.org");
     assert!(claims.auth_time().is_some());
-    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.to_string()).collect();
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     assert_eq!(amr, vec!["pwd".to_string()]);
 
     // The raw payload carries the claims openidconnect has no field for.
@@ -94,12 +107,19 @@ async fn a_person_signs_in_through_a_relying_party_and_sso_serves_the_next_one()
     let (status, location, _) = browser.visit(&second.url).await;
     assert_eq!(status, StatusCode::FOUND);
     let location = location.unwrap();
-    assert!(location.starts_with(FIRST_PARTY_REDIRECT), "SSO went straight back: {location}");
+    assert!(
+        location.starts_with(FIRST_PARTY_REDIRECT),
+        "SSO went straight back: {location}"
+    );
     let tokens = other
         .exchange(&query_param(&location, "code").unwrap(), second.pkce_verifier)
         .await
         .unwrap();
     let second_claims = other.verify_id_token(&tokens, &second.nonce);
     assert_eq!(second_claims.subject().as_str(), sub);
-    assert_eq!(second_claims.auth_time(), claims.auth_time(), "same session, same auth_time");
+    assert_eq!(
+        second_claims.auth_time(),
+        claims.auth_time(),
+        "same session, same auth_time"
+    );
 }

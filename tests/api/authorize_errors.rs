@@ -123,7 +123,7 @@ async fn authorize_redirects_invalid_scope_when_openid_is_missing() {
 async fn authorize_redirects_errors_for_unsupported_or_unsafe_requests() {
     let app = spawn_app().await;
     let browser = Browser::new();
-    let pkce = pkce();
+    let pkce = new_pkce();
     let confidential = || AuthorizeRequest::new(CONFIDENTIAL_ID, CONFIDENTIAL_REDIRECT);
     let public = || AuthorizeRequest::new(PUBLIC_ID, PUBLIC_REDIRECT);
     let cases = [
@@ -210,7 +210,7 @@ async fn authorize_redirects_errors_for_unsupported_or_unsafe_requests() {
 async fn prompt_none_without_a_session_redirects_login_required() {
     let app = spawn_app().await;
     let browser = Browser::new();
-    let pkce = pkce();
+    let pkce = new_pkce();
     let request = AuthorizeRequest::new(PUBLIC_ID, PUBLIC_REDIRECT)
         .with_pkce(&pkce)
         .set("prompt", "none");
@@ -265,7 +265,7 @@ async fn authorize_ignores_unknown_parameters() {
 async fn post_authorize_works_like_get() {
     let app = spawn_app().await;
     let browser = Browser::new();
-    let pkce = pkce();
+    let pkce = new_pkce();
     let request = AuthorizeRequest::new(PUBLIC_ID, PUBLIC_REDIRECT)
         .with_pkce(&pkce)
         .set("scope", "openid profile");

@@ -90,26 +90,41 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
             }
         }
     });
-    let addr = receiver.recv_timeout(Duration::from_secs(30)).expect("serve prints its address");
+    let addr = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve prints its address");
 
-    let discovery = reqwest::get(format!("http://{addr}/.well-known/openid-configuration")).await.unwrap();
+    let discovery = reqwest::get(format!("http://{addr}/.well-known/openid-configuration"))
+        .await
+        .unwrap();
     assert_eq!(discovery.status(), 200);
     let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready: serde_json::Value = reqwest::get(format!("http://{addr}/readyz")).await.unwrap().json().await.unwrap();
+    let ready: serde_json::Value = reqwest::get(format!("http://{addr}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
 
     let key_file = dir.path().join("data/master.key");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key_file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the generated master key is private");
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "serve did not stop on SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve did not stop on SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "clean exit, got {status:?}");
@@ -147,25 +162,51 @@ async fn clients_can_be_added_listed_and_removed() {
 
     let (ok, stdout, stderr) = run(
         &config,
-        &["clients", "add", "--id", "wiki", "--name", "The Wiki", "--redirect-uri", "https://wiki.example/cb"],
+        &[
+            "clients",
+            "add",
+            "--id",
+            "wiki",
+            "--name",
+            "The Wiki",
+            "--redirect-uri",
+            "https://wiki.example/cb",
+        ],
         None,
     );
     assert!(ok, "{stderr}");
-    let secret_line = stdout.lines().find(|l| l.starts_with("client_secret:")).expect("secret printed once");
+    let secret_line = stdout
+        .lines()
+        .find(|l| l.starts_with("client_secret:"))
+        .expect("secret printed once");
     assert!(secret_line.len() > "client_secret: ".len() + 30);
 
     let (ok, _, stderr) = run(
         &config,
-        &["clients", "add", "--id", "wiki", "--redirect-uri", "https://wiki.example/cb"],
+        &[
+            "clients",
+            "add",
+            "--id",
+            "wiki",
+            "--redirect-uri",
+            "https://wiki.example/cb",
+        ],
         None,
     );
     assert!(!ok && stderr.contains("already exists"), "{stderr}");
-    let (ok, _, stderr) = run(&config, &["clients", "add", "--id", "bad", "--redirect-uri", "https://x/cb#frag"], None);
+    let (ok, _, stderr) = run(
+        &config,
+        &["clients", "add", "--id", "bad", "--redirect-uri", "https://x/cb#frag"],
+        None,
+    );
     assert!(!ok && stderr.contains("fragment"), "{stderr}");
 
     let (ok, stdout, _) = run(&config, &["clients", "list"], None);
     assert!(ok && stdout.contains("wiki") && stdout.contains("The Wiki") && stdout.contains("https://wiki.example/cb"));
-    assert!(!stdout.contains(secret_line.trim_start_matches("client_secret: ")), "the secret is never listed");
+    assert!(
+        !stdout.contains(secret_line.trim_start_matches("client_secret: ")),
+        "the secret is never listed"
+    );
 
     let (ok, _, stderr) = run(&config, &["clients", "remove", "wiki"], None);
     assert!(ok, "{stderr}");
@@ -190,7 +231,10 @@ async fn ldap_test_prints_claims_or_the_exact_failure() {
     let config = write_config(dir.path(), "127.0.0.1:0", "").await;
     let (ok, stdout, stderr) = run(&config, &["ldap", "test", "alice"], Some("alice-password\n"));
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("alice@example.org") && stdout.contains("staff"), "{stdout}");
+    assert!(
+        stdout.contains("alice@example.org") && stdout.contains("staff"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("alice-password") && !stderr.contains("alice-password"));
 
     let (ok, _, stderr) = run(&config, &["ldap", "test", "alice"], Some("wrong\n"));

@@ -49,7 +49,7 @@ fn access_token_of(reply: &JsonReply) -> String {
 #[tokio::test]
 async fn a_reused_code_is_refused_and_revokes_the_first_tokens() {
     let app = spawn_app().await;
-    let pkce = pkce();
+    let pkce = new_pkce();
     let code = code_for(&app, CONFIDENTIAL_ID, CONFIDENTIAL_REDIRECT, Some(&pkce)).await;
 
     let first = redeem_code(&app, CONFIDENTIAL, &code, CONFIDENTIAL_REDIRECT, Some(&pkce.verifier)).await;
@@ -74,14 +74,13 @@ async fn a_reused_code_is_refused_and_revokes_the_first_tokens() {
 #[tokio::test]
 async fn a_wrong_or_missing_pkce_verifier_is_refused_invalid_grant() {
     let app = spawn_app().await;
-    let pkce = pkce();
+    let pkce = new_pkce();
     let code = code_for(&app, CONFIDENTIAL_ID, CONFIDENTIAL_REDIRECT, Some(&pkce)).await;
-    let other = crate::support::oauth::pkce();
-    let too_short = "abc";
+    let other = new_pkce();
     for (case, verifier) in [
         ("another verifier", Some(other.verifier.as_str())),
         ("the challenge itself", Some(pkce.challenge.as_str())),
-        ("too short", Some(too_short)),
+        ("too short", Some("abc")),
         ("missing", None),
     ] {
         let reply = redeem_code(&app, CONFIDENTIAL, &code, CONFIDENTIAL_REDIRECT, verifier).await;
@@ -272,7 +271,7 @@ async fn a_public_client_redeems_with_pkce_and_no_secret() {
 #[tokio::test]
 async fn a_confidential_client_id_without_its_secret_is_refused_invalid_client() {
     let app = spawn_app().await;
-    let pkce = pkce();
+    let pkce = new_pkce();
     let code = code_for(&app, CONFIDENTIAL_ID, CONFIDENTIAL_REDIRECT, Some(&pkce)).await;
     // PKCE does not stand in for the secret of a confidential client.
     let reply = token_request(
@@ -290,7 +289,7 @@ async fn a_confidential_client_id_without_its_secret_is_refused_invalid_client()
     assert_invalid_client(&reply);
 
     // Nor may a public client present a secret it was never given.
-    let public_pkce = crate::support::oauth::pkce();
+    let public_pkce = new_pkce();
     let public_code = code_for(&app, PUBLIC_ID, PUBLIC_REDIRECT, Some(&public_pkce)).await;
     let reply = redeem_code(
         &app,

@@ -86,7 +86,12 @@ impl Browser {
     }
 
     /// Fills in the sign-in page at `login_url`; returns status, Location, body.
-    pub async fn submit_login(&self, login_url: &str, username: &str, password: &str) -> (StatusCode, Option<String>, String) {
+    pub async fn submit_login(
+        &self,
+        login_url: &str,
+        username: &str,
+        password: &str,
+    ) -> (StatusCode, Option<String>, String) {
         let page = self.form_page(login_url).await;
         assert_eq!(page.status, StatusCode::OK, "login page: {}", page.body);
         let action = login_url.split('?').next().expect("url");
@@ -110,7 +115,11 @@ impl Browser {
         let (status, location, body) = self
             .post_form(
                 action,
-                &[("request", &page.request), ("csrf_token", &page.csrf_token), ("decision", decision)],
+                &[
+                    ("request", &page.request),
+                    ("csrf_token", &page.csrf_token),
+                    ("decision", decision),
+                ],
             )
             .await;
         assert_eq!(status, StatusCode::SEE_OTHER, "consent answer: {body}");

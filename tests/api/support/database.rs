@@ -25,7 +25,3 @@ pub async fn fresh_test_database_url(dir: &std::path::Path) -> String {
         _ => format!("sqlite://{}?mode=rwc", dir.join("gatehouse.sqlite").display()),
     }
 }
-
-pub fn using_postgres() -> bool {
-    std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty())
-}

@@ -18,7 +18,7 @@ pub struct Pkce {
     pub verifier: String,
 }
 
-pub fn pkce() -> Pkce {
+pub fn new_pkce() -> Pkce {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     Pkce {
         challenge: challenge.as_str().to_string(),

@@ -34,9 +34,10 @@ impl RelyingParty {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).expect("issuer"), &http)
-            .await
-            .expect("discovery succeeds");
+        let metadata =
+            CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).expect("issuer"), &http)
+                .await
+                .expect("discovery succeeds");
         let client = CoreClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(client_id.into()),
@@ -95,7 +96,10 @@ impl RelyingParty {
     pub fn verify_id_token(&self, response: &CoreTokenResponse, nonce: &Nonce) -> CoreIdTokenClaims {
         let id_token = response.id_token().expect("an ID token is returned");
         let verifier = self.client.id_token_verifier();
-        let claims = id_token.claims(&verifier, nonce).expect("the ID token verifies").clone();
+        let claims = id_token
+            .claims(&verifier, nonce)
+            .expect("the ID token verifies")
+            .clone();
         let expected_hash = claims.access_token_hash().expect("at_hash is present");
         let signing_alg = id_token.signing_alg().expect("signing algorithm");
         let signing_key = id_token.signing_key(&verifier).expect("signing key in the JWKS");
@@ -113,7 +117,13 @@ impl RelyingParty {
             .expect("userinfo endpoint advertised")
             .url()
             .clone();
-        let response = self.http.get(endpoint).bearer_auth(access_token).send().await.expect("userinfo");
+        let response = self
+            .http
+            .get(endpoint)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("userinfo");
         let status = response.status();
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }

@@ -26,14 +26,17 @@ pub const FIRST_PARTY_REDIRECT: &str = "http://127.0.0.1:9/first";
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`, which is also the issuer.
     pub address: String,
-    pub port: u16,
     pub clock: Arc<ManualClock>,
-    pub database_url: String,
-    pub config: Config,
     _data_dir: tempfile::TempDir,
 }
 
-fn client(id: &str, secret: Option<&str>, redirect: &str, method: TokenEndpointAuthMethod, first_party: bool) -> ClientConfig {
+fn client(
+    id: &str,
+    secret: Option<&str>,
+    redirect: &str,
+    method: TokenEndpointAuthMethod,
+    first_party: bool,
+) -> ClientConfig {
     ClientConfig {
         client_id: id.into(),
         name: format!("{id} name"),
@@ -62,7 +65,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         issuer: address.clone(),
         listen: format!("127.0.0.1:{port}"),
         data_dir: data_dir.path().to_path_buf(),
-        master_key: Some(Secret::new(gatehouse::crypto::hex_encode(&gatehouse::crypto::random_bytes(32)))),
+        master_key: Some(Secret::new(gatehouse::crypto::hex_encode(
+            &gatehouse::crypto::random_bytes(32),
+        ))),
         ldap: slapd.ldap_config(),
         ..Config::default()
     };
@@ -97,16 +102,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     assert!(problems.is_empty(), "test configuration is invalid: {problems:?}");
 
     let clock = Arc::new(ManualClock::new());
-    let app = Application::build_on_listener(config.clone(), clock.clone(), listener)
+    let app = Application::build_on_listener(config, clock.clone(), listener)
         .await
         .expect("build the application");
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        port,
         clock,
-        database_url,
-        config,
         _data_dir: data_dir,
     }
 }
