@@ -4,6 +4,7 @@ mod architecture;
 mod authorization_code_flow;
 mod authorize_errors;
 mod binary_smoke;
+mod browser_sign_in;
 mod directory;
 mod login;
 mod migrations;

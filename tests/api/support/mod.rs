@@ -5,3 +5,4 @@ pub mod oauth;
 pub mod relying_party;
 pub mod slapd;
 pub mod spawn_app;
+pub mod webdriver;
