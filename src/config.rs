@@ -114,8 +114,22 @@ impl Default for Lifetimes {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LdapConfig {
-    /// `ldap://host:port` or `ldaps://host:port`.
+    /// `ldap://host:port` or `ldaps://host:port`: the first server tried.
     pub url: String,
+    /// More servers, tried in order after `url` when it is down or hung (failover).
+    pub urls: Vec<String>,
+    /// Upgrade `ldap://` connections with StartTLS before binding.
+    pub starttls: bool,
+    /// PEM file of CA certificates trusted for `ldaps://` and StartTLS, in addition to the
+    /// system's. Empty: the system's trust store only.
+    pub ca_file: Option<PathBuf>,
+    /// Verify the server's certificate and name. Turning this off is for labs only and is
+    /// logged loudly at every start.
+    pub tls_verify: bool,
+    /// Seconds a server that failed or timed out is skipped before it is tried again.
+    pub retry_after: u64,
+    /// Idle service-account connections kept open per server.
+    pub pool_size: usize,
     /// The service account used to search for users. Empty: anonymous search.
     pub bind_dn: String,
     pub bind_password: Secret,
@@ -134,10 +148,26 @@ pub struct LdapConfig {
     pub email_verified: bool,
 }
 
+impl LdapConfig {
+    /// Every server URL, in the order they are tried.
+    pub fn server_urls(&self) -> Vec<&str> {
+        std::iter::once(self.url.as_str())
+            .chain(self.urls.iter().map(String::as_str))
+            .filter(|url| !url.is_empty())
+            .collect()
+    }
+}
+
 impl Default for LdapConfig {
     fn default() -> Self {
         LdapConfig {
             url: String::new(),
+            urls: Vec::new(),
+            starttls: false,
+            ca_file: None,
+            tls_verify: true,
+            retry_after: 30,
+            pool_size: 4,
             bind_dn: String::new(),
             bind_password: Secret::default(),
             base_dn: String::new(),
@@ -371,13 +401,28 @@ impl Config {
 
     fn validate_ldap(&self, problems: &mut Vec<String>) {
         let ldap = &self.ldap;
-        if ldap.url.is_empty() {
+        let servers = ldap.server_urls();
+        if servers.is_empty() {
             problems.push("`ldap.url` is required (ldap://host:port or ldaps://host:port)".into());
-        } else if !(ldap.url.starts_with("ldap://") || ldap.url.starts_with("ldaps://")) {
-            problems.push(format!(
-                "`ldap.url` must start with ldap:// or ldaps://, got `{}`",
-                ldap.url
-            ));
+        }
+        for url in &servers {
+            if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+                problems.push(format!(
+                    "`ldap.url`/`ldap.urls` must start with ldap:// or ldaps://, got `{url}`"
+                ));
+            } else if ldap.starttls && url.starts_with("ldaps://") {
+                problems.push(format!(
+                    "`ldap.starttls` applies to ldap:// URLs; `{url}` is already TLS"
+                ));
+            }
+        }
+        if let Some(path) = &ldap.ca_file {
+            if !path.is_file() {
+                problems.push(format!("`ldap.ca_file` {} is not a readable file", path.display()));
+            }
+        }
+        if ldap.pool_size == 0 {
+            problems.push("`ldap.pool_size` must be at least 1".into());
         }
         if ldap.base_dn.is_empty() {
             problems.push("`ldap.base_dn` is required".into());
