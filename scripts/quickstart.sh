@@ -219,6 +219,9 @@ EOF
 # the three stops by itself, which is an error.
 status=0
 wait -n "${pids[@]}" || status=$?
+# Ctrl-C reaches the children too, and one of them may stop before bash runs its INT trap:
+# give the trap a moment, so a Ctrl-C is not reported as a crash.
+sleep 1
 for i in "${!pids[@]}"; do
     if ! kill -0 "${pids[$i]}" 2>/dev/null; then
         case ${names[$i]} in

@@ -1,20 +1,23 @@
-//! One LDAP server: opening connections and running single operations on them, each
-//! bounded by the configured timeouts, with failures translated into operator language.
+//! One LDAP server: opening connections (plain, StartTLS or ldaps://) and running single
+//! operations on them, each bounded by the configured timeouts, with failures translated
+//! into operator language.
 
 use std::time::Duration;
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry, SearchOptions};
 
 use super::directory_error::{describe_result_code, DirectoryError};
+use super::tls::{describe_tls_error, tls_error_in, TlsSettings};
 
-/// Where a directory server is and how long it may take.
+/// Where a directory server is, how to secure the connection and how long it may take.
 #[derive(Debug, Clone)]
 pub(crate) struct LdapServer {
     pub url: String,
-    /// Opening a connection, TLS handshake included.
+    /// Opening a connection: name resolution, TCP, StartTLS and the TLS handshake.
     pub connect_timeout: Duration,
     /// One bind or one whole search.
     pub operation_timeout: Duration,
+    pub tls: TlsSettings,
 }
 
 /// A failed operation on an open connection.
@@ -64,13 +67,24 @@ pub(crate) struct SearchOutcome {
 }
 
 impl LdapServer {
-    /// Opens a connection (plain, or TLS for ldaps://) within the connect timeout. Nothing is
-    /// bound yet: the connection is anonymous.
+    pub fn new(url: &str, connect_timeout: Duration, operation_timeout: Duration, tls: TlsSettings) -> Self {
+        LdapServer {
+            url: url.to_string(),
+            connect_timeout,
+            operation_timeout,
+            tls,
+        }
+    }
+
+    /// Opens a connection (plain, StartTLS, or TLS for ldaps://) within the connect timeout.
+    /// Nothing is bound yet: the connection is anonymous.
     pub async fn connect(&self) -> Result<Ldap, DirectoryError> {
         self.check_url()?;
-        let settings = LdapConnSettings::new().set_conn_timeout(self.connect_timeout);
-        // ldap3 applies the timeout to the TCP connect and the TLS handshake; the outer one
-        // also covers name resolution, whatever ldap3 does with it.
+        let settings = self
+            .tls
+            .apply(LdapConnSettings::new().set_conn_timeout(self.connect_timeout), &self.url)?;
+        // ldap3 applies the timeout to name resolution, the TCP connect, StartTLS and the TLS
+        // handshake together; the outer one is a guard should that ever change.
         let attempt =
             tokio::time::timeout(self.connect_timeout, LdapConnAsync::with_settings(settings, &self.url)).await;
         let (connection, ldap) = match attempt {
@@ -187,23 +201,51 @@ impl LdapServer {
         match error {
             LdapError::Timeout { .. } => self.connect_timed_out(),
             LdapError::Io { source } => {
-                DirectoryError::Unavailable(format!("cannot connect to {url}: {}", describe_io_error(&source)))
+                DirectoryError::Unavailable(format!("cannot connect to {url}: {}", self.describe_connect_io(&source)))
             }
             LdapError::LdapResult { result } => DirectoryError::Unavailable(format!(
                 "cannot connect to {url}: StartTLS refused: {}",
                 describe_result_code(result.rc, &result.text)
             )),
+            // The connection closed while waiting for the StartTLS answer.
+            LdapError::EndOfStream | LdapError::ResultRecv { .. } if self.tls.secures(url) => {
+                DirectoryError::Unavailable(format!(
+                    "cannot connect to {url}: StartTLS failed: the server closed the connection"
+                ))
+            }
             LdapError::UrlParsing { .. } | LdapError::UnknownScheme(_) => {
                 DirectoryError::Configuration(format!("`{url}` is not a usable LDAP URL: {error}"))
             }
-            LdapError::Rustls { source } => {
-                DirectoryError::Unavailable(format!("cannot connect to {url}: TLS failed: {source}"))
-            }
+            LdapError::Rustls { source } => DirectoryError::Unavailable(format!(
+                "cannot connect to {url}: TLS failed: {}",
+                describe_tls_error(&source)
+            )),
             LdapError::DNSName { source } => {
                 DirectoryError::Configuration(format!("`{url}`: the host is not a valid TLS server name: {source}"))
             }
             other => DirectoryError::Unavailable(format!("cannot connect to {url}: {other}")),
         }
+    }
+
+    /// A socket error while connecting: name resolution, the TCP connect, or the TLS
+    /// handshake (whose rustls error travels inside the I/O error).
+    fn describe_connect_io(&self, error: &std::io::Error) -> String {
+        if let Some(tls) = tls_error_in(error) {
+            return format!("TLS failed: {}", describe_tls_error(tls));
+        }
+        if error.to_string().contains("failed to lookup address") {
+            let host = url::Url::parse(&self.url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_string))
+                .unwrap_or_default();
+            return format!("cannot resolve the host name {host}: {}", lookup_failure_reason(error));
+        }
+        if error.kind() == std::io::ErrorKind::UnexpectedEof && self.tls.secures(&self.url) {
+            return "TLS failed: the server closed the connection during the handshake \
+                    (is this an ldap:// port used as ldaps://, or is TLS not set up on the server?)"
+                .into();
+        }
+        describe_io_error(error)
     }
 
     fn operation_timed_out(&self, step: Step) -> OperationFailure {
@@ -259,6 +301,15 @@ pub(crate) fn describe_duration(duration: Duration) -> String {
     }
 }
 
+/// "failed to lookup address information: Name or service not known" -> the part after the colon.
+fn lookup_failure_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.split_once(": ") {
+        Some((_, reason)) => reason.to_string(),
+        None => text,
+    }
+}
+
 /// The common socket errors in plain words; anything else as the system says it.
 fn describe_io_error(error: &std::io::Error) -> String {
     use std::io::ErrorKind;
@@ -284,11 +335,12 @@ mod tests {
     use super::*;
 
     fn server(url: &str) -> LdapServer {
-        LdapServer {
-            url: url.into(),
-            connect_timeout: Duration::from_secs(2),
-            operation_timeout: Duration::from_millis(1500),
-        }
+        LdapServer::new(
+            url,
+            Duration::from_secs(2),
+            Duration::from_millis(1500),
+            TlsSettings::plain(),
+        )
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! A few idle connections already bound as the service account, reused across requests.
-//! Connections that ended (the server closed them), went unused for too long, or failed an
-//! operation are dropped, and new ones are opened as needed. Only the service account's
-//! connections are pooled; password checks always use a connection of their own.
+//! A few idle connections to one server, already bound as the service account, reused
+//! across requests. Connections that ended (the server closed them), went unused for too
+//! long, or failed an operation are dropped, and new ones are opened as needed. Only the
+//! service account's connections are pooled; password checks always use a connection of
+//! their own (see `server_set`).
 
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use ldap3::Ldap;
 
@@ -12,9 +15,6 @@ use super::connection::{LdapServer, OperationFailure, Step};
 use super::directory_error::{describe_result_code, DirectoryError};
 use crate::config::Secret;
 
-/// At most this many idle connections are kept; busier moments open more, which are
-/// closed when handed back to a full pool.
-const MAX_IDLE_CONNECTIONS: usize = 4;
 /// Servers (Active Directory among them) drop idle connections after some minutes; an
 /// older one is closed rather than risked.
 const MAX_IDLE_TIME: Duration = Duration::from_secs(240);
@@ -24,6 +24,9 @@ pub(crate) struct ConnectionPool {
     /// Empty: anonymous searches.
     service_dn: String,
     service_password: Secret,
+    /// At most this many idle connections are kept (`ldap.pool_size`); busier moments open
+    /// more, which are closed when handed back to a full pool.
+    max_idle: usize,
     idle: Mutex<Vec<IdleConnection>>,
 }
 
@@ -47,11 +50,12 @@ impl ServiceConnection {
 }
 
 impl ConnectionPool {
-    pub fn new(server: LdapServer, service_dn: String, service_password: Secret) -> Self {
+    pub fn new(server: LdapServer, service_dn: String, service_password: Secret, max_idle: usize) -> Self {
         ConnectionPool {
             server,
             service_dn,
             service_password,
+            max_idle,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -108,12 +112,18 @@ impl ConnectionPool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE_CONNECTIONS {
+        if idle.len() < self.max_idle {
             idle.push(IdleConnection {
                 ldap: connection.ldap,
                 since: Instant::now(),
             });
         }
+    }
+
+    /// Closes every idle connection: the server failed, and they are not worth a timeout.
+    pub fn clear(&self) {
+        let dropped = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(dropped);
     }
 
     /// Most recently used first: it is the likeliest to still be alive.
@@ -131,6 +141,7 @@ impl ConnectionPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::tls::TlsSettings;
 
     #[tokio::test]
     async fn a_refused_connection_is_reported_and_nothing_is_pooled() {
@@ -138,13 +149,15 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let pool = ConnectionPool::new(
-            LdapServer {
-                url: format!("ldap://127.0.0.1:{port}"),
-                connect_timeout: Duration::from_secs(2),
-                operation_timeout: Duration::from_secs(2),
-            },
+            LdapServer::new(
+                &format!("ldap://127.0.0.1:{port}"),
+                Duration::from_secs(2),
+                Duration::from_secs(2),
+                TlsSettings::plain(),
+            ),
             "cn=reader,dc=example,dc=org".into(),
             Secret::new("not-shown"),
+            4,
         );
         let error = pool.acquire().await.err().expect("nothing listens there");
         assert_eq!(

@@ -1,19 +1,17 @@
 //! [`LdapDirectory`]: the [`Directory`] backed by an LDAP server through ldap3.
 
 use std::fmt;
-use std::future::Future;
-use std::time::Duration;
 
 use ldap3::{dn_escape, Ldap, Scope};
 
 use super::connection::{LdapServer, OperationFailure, SearchRequest, Step};
-use super::connection_pool::ConnectionPool;
 use super::directory_error::{describe_result_code, CredentialFailure, DirectoryError};
 use super::directory_user::DirectoryUser;
 use super::entry_mapping::{
     group_name_from_entry, groups_from_member_of, map_user, requested_attributes, sorted_unique,
 };
 use super::search_filters::{group_search_filter, user_search_filter};
+use super::server_set::ServerSet;
 use super::Directory;
 use crate::config::LdapConfig;
 
@@ -29,17 +27,20 @@ const SIZE_LIMIT_EXCEEDED: u32 = 4;
 const NO_SUCH_OBJECT: u32 = 32;
 const INVALID_CREDENTIALS: u32 = 49;
 
-/// The directory at `ldap.url`. Creating it does not connect; the first request does.
+/// The directory at `ldap.url` (and `ldap.urls`, for failover). Creating it does not
+/// connect; the first request does.
 pub struct LdapDirectory {
     config: LdapConfig,
-    pool: ConnectionPool,
+    /// The servers, each with its pool of service-account connections; every operation
+    /// goes through it (`with_service_connection`, `with_fresh_connection`).
+    servers: ServerSet,
     user_attributes: Vec<String>,
 }
 
 impl fmt::Debug for LdapDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LdapDirectory")
-            .field("url", &self.config.url)
+            .field("urls", &self.servers.urls())
             .field("base_dn", &self.config.base_dn)
             .field("bind_dn", &self.config.bind_dn)
             .finish_non_exhaustive()
@@ -48,61 +49,24 @@ impl fmt::Debug for LdapDirectory {
 
 impl LdapDirectory {
     pub fn new(config: LdapConfig) -> Self {
-        let server = LdapServer {
-            url: config.url.clone(),
-            connect_timeout: Duration::from_secs(config.connect_timeout.max(1)),
-            operation_timeout: Duration::from_secs(config.operation_timeout.max(1)),
-        };
-        let pool = ConnectionPool::new(server, config.bind_dn.clone(), config.bind_password.clone());
+        let servers = ServerSet::from_config(&config);
         let user_attributes = requested_attributes(&config.attributes);
         LdapDirectory {
             config,
-            pool,
+            servers,
             user_attributes,
-        }
-    }
-
-    fn server(&self) -> &LdapServer {
-        self.pool.server()
-    }
-
-    /// Runs `operation` on a pooled service connection and hands the connection back on
-    /// success. If a reused connection turns out to be broken, the operation is retried
-    /// once on a new one; a timeout is not retried, so a hung server costs one timeout.
-    async fn with_service_connection<T, F, Fut>(&self, operation: F) -> Result<T, DirectoryError>
-    where
-        F: Fn(Ldap) -> Fut,
-        Fut: Future<Output = Result<T, OperationFailure>>,
-    {
-        let mut connection = self.pool.acquire().await?;
-        loop {
-            match operation(connection.handle()).await {
-                Ok(value) => {
-                    self.pool.release(connection);
-                    return Ok(value);
-                }
-                Err(failure) if failure.connection_lost && connection.reused => {
-                    tracing::debug!(
-                        url = %self.config.url,
-                        error = %failure.error,
-                        "pooled LDAP connection was broken; retrying on a new one"
-                    );
-                    connection = self.pool.open().await?;
-                }
-                Err(failure) => return Err(failure.error),
-            }
         }
     }
 
     /// The entries matching the user filter: none, one, or two (meaning "several").
     async fn find_user_entries(
         &self,
+        server: &LdapServer,
         mut ldap: Ldap,
         username: &str,
     ) -> Result<Vec<ldap3::SearchEntry>, OperationFailure> {
         let filter = user_search_filter(&self.config.user_filter, username);
-        let outcome = self
-            .server()
+        let outcome = server
             .search(
                 &mut ldap,
                 SearchRequest {
@@ -118,12 +82,13 @@ impl LdapDirectory {
         match outcome.result.rc {
             0 => Ok(outcome.entries),
             SIZE_LIMIT_EXCEEDED if outcome.entries.len() >= 2 => Ok(outcome.entries),
-            _ => Err(self.search_failure(&outcome.result, &self.config.base_dn, Step::UserSearch)),
+            _ => Err(self.search_failure(server, &outcome.result, &self.config.base_dn, Step::UserSearch)),
         }
     }
 
     async fn find_group_names(
         &self,
+        server: &LdapServer,
         mut ldap: Ldap,
         user_dn: &str,
         username: &str,
@@ -131,8 +96,7 @@ impl LdapDirectory {
         let groups = &self.config.groups;
         let filter = group_search_filter(&groups.filter, user_dn, username);
         let attributes = [groups.name_attribute.clone()];
-        let outcome = self
-            .server()
+        let outcome = server
             .search(
                 &mut ldap,
                 SearchRequest {
@@ -152,7 +116,7 @@ impl LdapDirectory {
                 groups = outcome.entries.len(),
                 "the group search hit the size limit; only the groups returned are used"
             ),
-            _ => return Err(self.search_failure(&outcome.result, &groups.base_dn, Step::GroupSearch)),
+            _ => return Err(self.search_failure(server, &outcome.result, &groups.base_dn, Step::GroupSearch)),
         }
         Ok(sorted_unique(
             outcome
@@ -163,10 +127,9 @@ impl LdapDirectory {
         ))
     }
 
-    async fn read_search_base(&self, mut ldap: Ldap) -> Result<(), OperationFailure> {
+    async fn read_search_base(&self, server: &LdapServer, mut ldap: Ldap) -> Result<(), OperationFailure> {
         let no_attributes = ["1.1".to_string()];
-        let outcome = self
-            .server()
+        let outcome = server
             .search(
                 &mut ldap,
                 SearchRequest {
@@ -189,12 +152,18 @@ impl LdapDirectory {
                 )),
                 connection_lost: false,
             }),
-            _ => Err(self.search_failure(&outcome.result, &self.config.base_dn, Step::BaseRead)),
+            _ => Err(self.search_failure(server, &outcome.result, &self.config.base_dn, Step::BaseRead)),
         }
     }
 
-    fn search_failure(&self, result: &ldap3::LdapResult, base: &str, step: Step) -> OperationFailure {
-        let error = if let Some(unavailable) = self.server().unavailable_result(result, step) {
+    fn search_failure(
+        &self,
+        server: &LdapServer,
+        result: &ldap3::LdapResult,
+        base: &str,
+        step: Step,
+    ) -> OperationFailure {
+        let error = if let Some(unavailable) = server.unavailable_result(result, step) {
             unavailable
         } else if result.rc == NO_SUCH_OBJECT {
             let what = match step {
@@ -219,13 +188,23 @@ impl LdapDirectory {
         }
     }
 
-    /// Binds as `dn` with `password` on a connection of its own, then closes it.
+    /// Binds as `dn` with `password` on a connection of its own (to the first server that
+    /// answers), then closes it.
     async fn check_password(&self, dn: &str, password: &str) -> Result<(), DirectoryError> {
-        let server = self.server();
-        let mut ldap = server.connect().await?;
-        let outcome = server.bind(&mut ldap, dn, password, Step::PasswordCheck).await;
-        server.unbind(ldap).await;
-        let result = outcome.map_err(|failure| failure.error)?;
+        let result = self
+            .servers
+            .with_fresh_connection(|server, mut ldap| async move {
+                let result = server.bind(&mut ldap, dn, password, Step::PasswordCheck).await?;
+                // Busy or unavailable: the next server is asked instead.
+                match server.unavailable_result(&result, Step::PasswordCheck) {
+                    Some(error) => Err(OperationFailure {
+                        error,
+                        connection_lost: false,
+                    }),
+                    None => Ok(result),
+                }
+            })
+            .await?;
         match result.rc {
             0 => Ok(()),
             INVALID_CREDENTIALS => {
@@ -235,14 +214,10 @@ impl LdapDirectory {
                 }
                 Err(DirectoryError::InvalidCredentials(CredentialFailure::WrongPassword))
             }
-            _ => Err(server
-                .unavailable_result(&result, Step::PasswordCheck)
-                .unwrap_or_else(|| {
-                    DirectoryError::UserBind(format!(
-                        "password check for {dn} refused: {}",
-                        describe_result_code(result.rc, &result.text)
-                    ))
-                })),
+            _ => Err(DirectoryError::UserBind(format!(
+                "password check for {dn} refused: {}",
+                describe_result_code(result.rc, &result.text)
+            ))),
         }
     }
 
@@ -255,11 +230,13 @@ impl LdapDirectory {
             dn_escape(format!("gatehouse-decoy-{}", uuid::Uuid::new_v4().simple())),
             self.config.base_dn
         );
-        let server = self.server();
-        if let Ok(mut ldap) = server.connect().await {
-            let _ = server.bind(&mut ldap, &decoy, password, Step::PasswordCheck).await;
-            server.unbind(ldap).await;
-        }
+        let decoy = decoy.as_str();
+        let _ = self
+            .servers
+            .with_fresh_connection(|server, mut ldap| async move {
+                server.bind(&mut ldap, decoy, password, Step::PasswordCheck).await
+            })
+            .await;
     }
 }
 
@@ -273,7 +250,8 @@ impl Directory for LdapDirectory {
         let mut entries = if username.trim().is_empty() || username.len() > MAX_USERNAME_BYTES {
             Vec::new()
         } else {
-            self.with_service_connection(|ldap| self.find_user_entries(ldap, username))
+            self.servers
+                .with_service_connection(|server, ldap| self.find_user_entries(server, ldap, username))
                 .await?
         };
         let entry = match (entries.pop(), entries.is_empty()) {
@@ -299,7 +277,8 @@ impl Directory for LdapDirectory {
             groups_from_member_of(&entry, &attributes.member_of)
         } else if !self.config.groups.base_dn.is_empty() {
             let user = map_user(&entry, attributes, username, Vec::new())?;
-            self.with_service_connection(|ldap| self.find_group_names(ldap, &user.dn, &user.username))
+            self.servers
+                .with_service_connection(|server, ldap| self.find_group_names(server, ldap, &user.dn, &user.username))
                 .await?
         } else {
             Vec::new()
@@ -308,6 +287,8 @@ impl Directory for LdapDirectory {
     }
 
     async fn check_health(&self) -> Result<(), DirectoryError> {
-        self.with_service_connection(|ldap| self.read_search_base(ldap)).await
+        self.servers
+            .with_service_connection(|server, ldap| self.read_search_base(server, ldap))
+            .await
     }
 }

@@ -12,6 +12,8 @@ mod directory_user;
 mod entry_mapping;
 mod ldap_directory;
 mod search_filters;
+mod server_set;
+mod tls;
 
 pub use directory_error::{CredentialFailure, DirectoryError};
 pub use directory_user::DirectoryUser;
