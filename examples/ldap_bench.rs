@@ -141,7 +141,9 @@ fn ldap_config(url: &str) -> LdapConfig {
 
 /// A small deterministic generator, so runs are comparable.
 fn next_random(state: &mut u64) -> u64 {
-    *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *state >> 33
 }
 

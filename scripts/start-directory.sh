@@ -23,6 +23,14 @@
 #       stops slapd. The test harness uses this so that no slapd outlives a test run.
 #   GATEHOUSE_SLAPD_REMOVE_WORKDIR=1
 #       with the above: the watchdog also deletes WORKDIR after stopping slapd.
+#   GATEHOUSE_SLAPD_TLS_CERT, GATEHOUSE_SLAPD_TLS_KEY
+#       PEM server certificate (chain) and its private key: slapd then offers StartTLS on
+#       ldap://127.0.0.1:PORT/. They are written into cn=config when WORKDIR is first built;
+#       slapd reads them at every start, so keep them where they are.
+#   GATEHOUSE_SLAPD_TLS_CA
+#       optional PEM CA bundle (olcTLSCACertificateFile), with the two above.
+#   GATEHOUSE_SLAPD_LDAPS_PORT
+#       also listen on ldaps://127.0.0.1:LDAPS_PORT/ (needs the certificate and key).
 #
 # Works as root and as an ordinary user: every file belongs to whoever runs it, and slapd
 # keeps that identity.
@@ -51,6 +59,42 @@ if ! [[ $port =~ ^[0-9]{1,5}$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; 
 fi
 [ -r "$template" ] || fail "cannot read the slapd configuration template $template"
 [ -r "$seed" ] || fail "cannot read the seed LDIF $seed"
+
+# TLS (optional): absolute paths, because slapd does not run from this directory.
+absolute_file() {
+    local name=$1 path=$2
+    if ! [ -f "$path" ] || ! [ -r "$path" ]; then
+        fail "$name: cannot read the file '$path'"
+    fi
+    echo "$(cd "$(dirname "$path")" && pwd -P)/$(basename "$path")"
+}
+tls_cert=${GATEHOUSE_SLAPD_TLS_CERT:-}
+tls_key=${GATEHOUSE_SLAPD_TLS_KEY:-}
+tls_ca=${GATEHOUSE_SLAPD_TLS_CA:-}
+ldaps_port=${GATEHOUSE_SLAPD_LDAPS_PORT:-}
+if [ -n "$tls_cert" ] || [ -n "$tls_key" ]; then
+    if [ -z "$tls_cert" ] || [ -z "$tls_key" ]; then
+        fail "set both GATEHOUSE_SLAPD_TLS_CERT and GATEHOUSE_SLAPD_TLS_KEY, or neither"
+    fi
+    tls_cert=$(absolute_file GATEHOUSE_SLAPD_TLS_CERT "$tls_cert")
+    tls_key=$(absolute_file GATEHOUSE_SLAPD_TLS_KEY "$tls_key")
+    if [ -n "$tls_ca" ]; then
+        tls_ca=$(absolute_file GATEHOUSE_SLAPD_TLS_CA "$tls_ca")
+    fi
+elif [ -n "$tls_ca" ] || [ -n "$ldaps_port" ]; then
+    fail "GATEHOUSE_SLAPD_TLS_CA and GATEHOUSE_SLAPD_LDAPS_PORT need GATEHOUSE_SLAPD_TLS_CERT and GATEHOUSE_SLAPD_TLS_KEY"
+fi
+if [ -n "$ldaps_port" ]; then
+    if ! [[ $ldaps_port =~ ^[0-9]{1,5}$ ]] || [ "$ldaps_port" -lt 1 ] || [ "$ldaps_port" -gt 65535 ] ||
+        [ "$ldaps_port" = "$port" ]; then
+        fail "GATEHOUSE_SLAPD_LDAPS_PORT must be a number from 1 to 65535 other than PORT, got '$ldaps_port'"
+    fi
+fi
+for file in "$tls_cert" "$tls_key" "$tls_ca"; do
+    case $file in
+    *$'\n'*) fail "TLS file paths must not contain a newline" ;;
+    esac
+done
 
 # slapd and slapadd live in sbin, which an ordinary user's PATH often lacks.
 find_program() {
@@ -109,6 +153,9 @@ esac
 
 if [ -d "$workdir/slapd.d" ]; then
     echo "$program: using the existing directory in $workdir (delete it to load the seed again)" >&2
+    if [ -n "$tls_cert" ] && ! grep -q '^olcTLSCertificateFile:' "$workdir/slapd.d/cn=config.ldif" 2>/dev/null; then
+        fail "$workdir was built without TLS; delete it to build it again with the certificate"
+    fi
 else
     # Build into slapd.d.new and rename at the end, so that a half-built directory is
     # never mistaken for a complete one on the next run.
@@ -121,6 +168,16 @@ else
     config=${config//@DB_DIR@/"$workdir/db"}
     config=${config//@MODULE_DIR@/"$module_dir"}
     config=${config//@SCHEMA_DIR@/"$schema_dir"}
+    if [ -n "$tls_cert" ]; then
+        # The TLS attributes belong to the cn=config entry itself: added below its dn line.
+        tls_attributes="olcTLSCertificateFile: $tls_cert"$'\n'"olcTLSCertificateKeyFile: $tls_key"
+        if [ -n "$tls_ca" ]; then
+            tls_attributes+=$'\n'"olcTLSCACertificateFile: $tls_ca"
+        fi
+        config=${config/$'\n'"dn: cn=config"$'\n'/$'\n'"dn: cn=config"$'\n'"$tls_attributes"$'\n'}
+        [[ $config == *"olcTLSCertificateFile: $tls_cert"* ]] ||
+            fail "cannot find the 'dn: cn=config' entry in $template to add the TLS settings to"
+    fi
     printf '%s\n' "$config" >"$workdir/config.ldif"
     "$slapadd" -n 0 -F "$workdir/slapd.d.new" -l "$workdir/config.ldif" >&2 ||
         fail "slapadd could not load the configuration $workdir/config.ldif"
@@ -167,7 +224,15 @@ if [ "${GATEHOUSE_SLAPD_STOP_WITH_STDIN:-}" = 1 ]; then
     ) 3<&0 </dev/null >/dev/null 2>&1 &
 fi
 
-echo "$program: starting slapd on ldap://127.0.0.1:$port/ (base dc=example,dc=org, data in $workdir)" >&2
+listeners="ldap://127.0.0.1:$port/"
+if [ -n "$ldaps_port" ]; then
+    listeners+=" ldaps://127.0.0.1:$ldaps_port/"
+fi
+tls_note=
+if [ -n "$tls_cert" ]; then
+    tls_note=", StartTLS with $tls_cert"
+fi
+echo "$program: starting slapd on $listeners (base dc=example,dc=org, data in $workdir$tls_note)" >&2
 # `-d none` keeps slapd in the foreground and logs only startup and errors (such as a
 # port already in use) to stderr, not every operation.
-exec "$slapd" -d none -h "ldap://127.0.0.1:$port/" -F "$workdir/slapd.d"
+exec "$slapd" -d none -h "$listeners" -F "$workdir/slapd.d"

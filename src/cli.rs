@@ -262,8 +262,14 @@ async fn ldap_test(config: Config, username: &str) -> anyhow::Result<()> {
                     user.groups.join(", ")
                 }
             );
+            for (claim, values) in &user.extra {
+                println!("{:<19} {}", format!("{claim}:"), values.join(", "));
+            }
             Ok(())
         }
-        Err(error) => bail!("sign-in failed: {error}"),
+        Err(error) => match error.person_message() {
+            Some(message) => bail!("sign-in failed: {error}\n(the sign-in page says: {message})"),
+            None => bail!("sign-in failed: {error}"),
+        },
     }
 }

@@ -10,6 +10,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod ldap;
+
+pub use ldap::{
+    is_attribute_name, AccountCheck, GroupSource, GroupValue, LdapAttributes, LdapConfig, LdapConfigFile, LdapGroups,
+    LdapPreset, DEFAULT_NESTED_DEPTH, MAX_NESTED_DEPTH,
+};
+
 /// A secret from the configuration: never printed by `Debug`.
 #[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -107,127 +114,6 @@ impl Default for Lifetimes {
             access_token: 3600,
             session: 8 * 3600,
             login: 900,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct LdapConfig {
-    /// `ldap://host:port` or `ldaps://host:port`: the first server tried.
-    pub url: String,
-    /// More servers, tried in order after `url` when it is down or hung (failover).
-    pub urls: Vec<String>,
-    /// Upgrade `ldap://` connections with StartTLS before binding.
-    pub starttls: bool,
-    /// PEM file of CA certificates trusted for `ldaps://` and StartTLS, in addition to the
-    /// system's. Empty: the system's trust store only.
-    pub ca_file: Option<PathBuf>,
-    /// Verify the server's certificate and name. Turning this off is for labs only and is
-    /// logged loudly at every start.
-    pub tls_verify: bool,
-    /// Seconds a server that failed or timed out is skipped before it is tried again.
-    pub retry_after: u64,
-    /// Idle service-account connections kept open per server.
-    pub pool_size: usize,
-    /// The service account used to search for users. Empty: anonymous search.
-    pub bind_dn: String,
-    pub bind_password: Secret,
-    /// Where users are searched (subtree).
-    pub base_dn: String,
-    /// Search filter; `{username}` is replaced by the RFC 4515-escaped sign-in name.
-    pub user_filter: String,
-    /// Seconds allowed to open a connection.
-    pub connect_timeout: u64,
-    /// Seconds allowed for one bind or search.
-    pub operation_timeout: u64,
-    pub attributes: LdapAttributes,
-    pub groups: LdapGroups,
-    /// Release directory email addresses with `email_verified: true` (the directory's
-    /// administrators manage them). Set false when people can edit their own address.
-    pub email_verified: bool,
-}
-
-impl LdapConfig {
-    /// Every server URL, in the order they are tried.
-    pub fn server_urls(&self) -> Vec<&str> {
-        std::iter::once(self.url.as_str())
-            .chain(self.urls.iter().map(String::as_str))
-            .filter(|url| !url.is_empty())
-            .collect()
-    }
-}
-
-impl Default for LdapConfig {
-    fn default() -> Self {
-        LdapConfig {
-            url: String::new(),
-            urls: Vec::new(),
-            starttls: false,
-            ca_file: None,
-            tls_verify: true,
-            retry_after: 30,
-            pool_size: 4,
-            bind_dn: String::new(),
-            bind_password: Secret::default(),
-            base_dn: String::new(),
-            user_filter: "(&(objectClass=inetOrgPerson)(uid={username}))".into(),
-            connect_timeout: 5,
-            operation_timeout: 5,
-            attributes: LdapAttributes::default(),
-            groups: LdapGroups::default(),
-            email_verified: true,
-        }
-    }
-}
-
-/// Which directory attribute fills which claim. An empty name leaves the claim out.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct LdapAttributes {
-    /// The stable, never reassigned id that becomes `sub` (entryUUID, objectGUID, ...).
-    pub id: String,
-    pub username: String,
-    pub name: String,
-    pub given_name: String,
-    pub family_name: String,
-    pub email: String,
-    /// Attribute on the user listing group DNs (memberOf). Empty: use the group search.
-    pub member_of: String,
-}
-
-impl Default for LdapAttributes {
-    fn default() -> Self {
-        LdapAttributes {
-            id: "entryUUID".into(),
-            username: "uid".into(),
-            name: "cn".into(),
-            given_name: "givenName".into(),
-            family_name: "sn".into(),
-            email: "mail".into(),
-            member_of: String::new(),
-        }
-    }
-}
-
-/// Group lookup by search, used when `attributes.member_of` is empty.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct LdapGroups {
-    /// Where groups are searched. Empty: no groups.
-    pub base_dn: String,
-    /// `{dn}` is the user's escaped DN, `{username}` the escaped username.
-    pub filter: String,
-    /// The group attribute that names it in the `groups` claim.
-    pub name_attribute: String,
-}
-
-impl Default for LdapGroups {
-    fn default() -> Self {
-        LdapGroups {
-            base_dn: String::new(),
-            filter: "(|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=groupOfUniqueNames)(uniqueMember={dn}))(&(objectClass=posixGroup)(memberUid={username})))".into(),
-            name_attribute: "cn".into(),
         }
     }
 }
@@ -394,54 +280,9 @@ impl Config {
                 problems.push(format!("`lifetimes.{name}` must be a positive number of seconds"));
             }
         }
-        self.validate_ldap(&mut problems);
+        self.ldap.validate(&mut problems);
         self.validate_clients(&mut problems);
         problems
-    }
-
-    fn validate_ldap(&self, problems: &mut Vec<String>) {
-        let ldap = &self.ldap;
-        let servers = ldap.server_urls();
-        if servers.is_empty() {
-            problems.push("`ldap.url` is required (ldap://host:port or ldaps://host:port)".into());
-        }
-        for url in &servers {
-            if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
-                problems.push(format!(
-                    "`ldap.url`/`ldap.urls` must start with ldap:// or ldaps://, got `{url}`"
-                ));
-            } else if ldap.starttls && url.starts_with("ldaps://") {
-                problems.push(format!(
-                    "`ldap.starttls` applies to ldap:// URLs; `{url}` is already TLS"
-                ));
-            }
-        }
-        if let Some(path) = &ldap.ca_file {
-            if !path.is_file() {
-                problems.push(format!("`ldap.ca_file` {} is not a readable file", path.display()));
-            }
-        }
-        if ldap.pool_size == 0 {
-            problems.push("`ldap.pool_size` must be at least 1".into());
-        }
-        if ldap.base_dn.is_empty() {
-            problems.push("`ldap.base_dn` is required".into());
-        }
-        if !ldap.user_filter.contains("{username}") {
-            problems.push("`ldap.user_filter` must contain {username}".into());
-        }
-        if !ldap.user_filter.starts_with('(') || !ldap.user_filter.ends_with(')') {
-            problems.push("`ldap.user_filter` must be a parenthesised LDAP filter".into());
-        }
-        if !ldap.bind_dn.is_empty() && ldap.bind_password.is_empty() {
-            problems.push("`ldap.bind_password` is required when `ldap.bind_dn` is set".into());
-        }
-        if ldap.connect_timeout == 0 || ldap.operation_timeout == 0 {
-            problems.push("`ldap.connect_timeout` and `ldap.operation_timeout` must be at least 1 second".into());
-        }
-        if ldap.attributes.id.is_empty() || ldap.attributes.username.is_empty() {
-            problems.push("`ldap.attributes.id` and `ldap.attributes.username` are required".into());
-        }
     }
 
     fn validate_clients(&self, problems: &mut Vec<String>) {
@@ -559,11 +400,14 @@ fn section_for<'t>(table: &'t mut toml::Table, path: &[String]) -> Result<&'t mu
     }
 }
 
+/// Keys that end in `_file` but are settings of their own (a path), not secret indirections.
+const PATH_KEYS: &[&str] = &["ca_file"];
+
 /// Replaces every `name_file = "/path"` by `name = <file contents without the final newline>`.
 fn resolve_secret_files(table: &mut toml::Table, prefix: &str, problems: &mut Vec<String>) {
     let file_keys: Vec<String> = table
         .keys()
-        .filter(|k| k.ends_with("_file") && k.len() > 5)
+        .filter(|k| k.ends_with("_file") && k.len() > 5 && !PATH_KEYS.contains(&k.as_str()))
         .cloned()
         .collect();
     for key in file_keys {

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod directory;
 pub mod storage;
 
+pub mod audit;
 pub mod authorization;
 pub mod keys;
 pub mod tokens;

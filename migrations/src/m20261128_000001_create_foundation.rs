@@ -28,6 +28,7 @@ enum Users {
     Claims,
     CreatedAt,
     LastLoginAt,
+    CheckedAt,
 }
 
 #[derive(DeriveIden)]
@@ -139,6 +140,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Users::Claims).text().not_null())
                     .col(ColumnDef::new(Users::CreatedAt).big_integer().not_null())
                     .col(ColumnDef::new(Users::LastLoginAt).big_integer().not_null())
+                    .col(ColumnDef::new(Users::CheckedAt).big_integer().not_null())
                     .to_owned(),
             )
             .await?;

@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use super::routes::configure_all_routes;
 use super::state::AppState;
+use crate::audit::AuditLog;
 use crate::authorization::client_registry::{seed_clients_from_config, ClientRegistry};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -77,9 +78,11 @@ impl AppState {
             .context("while loading the signing keys")?;
         let clients = ClientRegistry::load(&db).await.context("while loading the clients")?;
         let directory = LdapDirectory::new(config.ldap.clone());
-        let discovery_json = discovery_document(&config.issuer).to_string();
+        let discovery_json =
+            discovery_document(&config.issuer, config.ldap.extra_claims.keys().map(String::as_str)).to_string();
         Ok(AppState {
             csrf: CsrfKey::derive(&master_key),
+            audit: AuditLog::start(db.clone()),
             config: Arc::new(config),
             db,
             directory: Arc::new(directory),

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use sea_orm::DatabaseConnection;
 
-use crate::authorization::browser_session::{find_session, BrowserSession};
+use crate::audit::AuditEvent;
+use crate::audit::AuditLog;
+use crate::authorization::browser_session::{end_session, find_session, BrowserSession};
 use crate::authorization::client_registry::ClientRegistry;
 use crate::authorization::complete_authorization::FlowContext;
+use crate::authorization::people::{recheck_person, PersonStanding};
 use crate::authorization::token_exchange::TokenContext;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -27,6 +30,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub master_key: MasterKey,
     pub csrf: CsrfKey,
+    pub audit: AuditLog,
     /// The discovery document, rendered once.
     pub discovery_json: Arc<str>,
 }
@@ -46,9 +50,26 @@ impl AppState {
 
     /// The browser's live single sign-on session, if it has one.
     pub async fn current_session(&self, req: &HttpRequest) -> Result<Option<BrowserSession>, sea_orm::DbErr> {
-        match read_session_cookie(req, self.secure_cookies()) {
-            Some(value) => find_session(&self.db, &value, self.now()).await,
-            None => Ok(None),
+        let Some(value) = read_session_cookie(req, self.secure_cookies()) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let Some(session) = find_session(&self.db, &value, now).await? else {
+            return Ok(None);
+        };
+        let interval = self.config.ldap.recheck_interval;
+        match recheck_person(&self.db, self.directory.as_ref(), &session.user_id, now, interval).await? {
+            PersonStanding::Active => Ok(Some(session)),
+            PersonStanding::Refused => {
+                end_session(&self.db, &session.sid, now).await?;
+                self.audit.record(
+                    AuditEvent::SessionEndedByDirectory {
+                        sub: session.user_id.clone(),
+                    },
+                    now,
+                );
+                Ok(None)
+            }
         }
     }
 
@@ -58,6 +79,7 @@ impl AppState {
             keys: &self.keys,
             issuer: &self.config.issuer,
             lifetimes: &self.config.lifetimes,
+            audit: &self.audit,
             now: self.now(),
         }
     }
@@ -69,6 +91,7 @@ impl AppState {
             issuer: &self.config.issuer,
             lifetimes: &self.config.lifetimes,
             email_verified: self.config.ldap.email_verified,
+            audit: &self.audit,
             now: self.now(),
         }
     }

@@ -55,7 +55,7 @@ pub enum CodeError {
     #[error("code_verifier was sent but the authorization request had no code_challenge")]
     UnexpectedVerifier,
     #[error("the authorization code has already been used; the tokens issued for it are revoked")]
-    AlreadyUsed { grant_id: Option<String> },
+    AlreadyUsed { grant_id: Option<String>, user_id: String },
 }
 
 /// A code that passed every check and is ours to redeem.
@@ -80,6 +80,7 @@ pub async fn check_authorization_code(
     if record.redeemed_at.is_some() {
         return Err(CodeError::AlreadyUsed {
             grant_id: record.grant_id.clone(),
+            user_id: record.user_id.clone(),
         }
         .into());
     }

@@ -10,6 +10,7 @@ use super::browser_session::BrowserSession;
 use super::client_registry::Client;
 use super::consent::{has_consent, record_consent};
 use super::pending_authorization::{delete_pending_authorization, save_pending_authorization, PendingAuthorization};
+use crate::audit::{AuditEvent, AuditLog};
 use crate::config::Lifetimes;
 use crate::keys::KeyRing;
 use crate::tokens::id_token::read_id_token_hint;
@@ -19,6 +20,7 @@ pub struct FlowContext<'a> {
     pub keys: &'a KeyRing,
     pub issuer: &'a str,
     pub lifetimes: &'a Lifetimes,
+    pub audit: &'a AuditLog,
     pub now: i64,
 }
 
@@ -139,6 +141,13 @@ pub async fn decide_consent(
 ) -> Result<FlowOutcome, sea_orm::DbErr> {
     let request = pending.request.clone();
     if !approved {
+        ctx.audit.record(
+            AuditEvent::ConsentDenied {
+                sub: session.user_id.clone(),
+                client_id: request.client_id.clone(),
+            },
+            ctx.now,
+        );
         return finish_with_error(
             ctx,
             &request,
@@ -149,6 +158,14 @@ pub async fn decide_consent(
         .await;
     }
     record_consent(ctx.db, &session.user_id, &request.client_id, &request.scope, ctx.now).await?;
+    ctx.audit.record(
+        AuditEvent::ConsentGranted {
+            sub: session.user_id.clone(),
+            client_id: request.client_id.clone(),
+            scope: request.scope.to_string(),
+        },
+        ctx.now,
+    );
     issue_code(ctx, &request, Some(pending), session).await
 }
 

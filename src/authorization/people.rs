@@ -1,10 +1,12 @@
 //! The local record of a person: keyed by the directory's stable id (the `sub` claim),
 //! holding what the directory said at the last sign-in.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use std::collections::BTreeMap;
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
-use crate::directory::DirectoryUser;
+use crate::directory::{Directory, DirectoryError, DirectoryUser};
 use crate::storage::entities::users;
 
 /// What the directory said about a person, as the claims need it.
@@ -17,6 +19,9 @@ pub struct PersonClaims {
     pub email: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The `[ldap.extra_claims]`: claim name -> values (see `DirectoryUser::extra`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +40,7 @@ impl From<&DirectoryUser> for PersonClaims {
             family_name: user.family_name.clone(),
             email: user.email.clone(),
             groups: user.groups.clone(),
+            extra: user.extra.clone(),
         }
     }
 }
@@ -54,6 +60,7 @@ pub async fn record_sign_in(
         claims: Set(claims_json),
         created_at: Set(existing.as_ref().map(|e| e.created_at).unwrap_or(now)),
         last_login_at: Set(now),
+        checked_at: Set(now),
     };
     if existing.is_some() {
         users::Entity::update(model).exec(db).await?;
@@ -77,4 +84,61 @@ pub async fn find_person(db: &impl ConnectionTrait, id: &str) -> Result<Option<P
             }),
             id: model.id,
         }))
+}
+
+/// What the directory says about a signed-in person when their session is used again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonStanding {
+    /// Still there and allowed (or not due for a check, or the directory could not be asked).
+    Active,
+    /// Removed from the directory, disabled, or expired: their sessions end.
+    Refused,
+}
+
+/// How soon a check is tried again after the directory could not answer.
+const RECHECK_AFTER_FAILURE: i64 = 60;
+
+/// Re-checks the person in the directory when `interval` seconds have passed since the last
+/// check. A person who is gone, disabled or expired is `Refused`. A locked account is not:
+/// anyone can lock an account by guessing passwords, and that must not end the owner's
+/// sessions. When the directory cannot answer, the person stays `Active` and the check is
+/// tried again a minute later (an outage must not sign everyone out).
+pub async fn recheck_person(
+    db: &impl ConnectionTrait,
+    directory: &dyn Directory,
+    id: &str,
+    now: i64,
+    interval: i64,
+) -> Result<PersonStanding, sea_orm::DbErr> {
+    let Some(record) = users::Entity::find_by_id(id.to_string()).one(db).await? else {
+        return Ok(PersonStanding::Refused);
+    };
+    if now - record.checked_at < interval {
+        return Ok(PersonStanding::Active);
+    }
+    let (standing, checked_at, claims) = match directory.find_user_by_id(id).await {
+        Ok(Some(user)) => (PersonStanding::Active, now, Some(PersonClaims::from(&user))),
+        Ok(None) => (PersonStanding::Refused, now, None),
+        Err(DirectoryError::AccountDisabled(_) | DirectoryError::AccountExpired(_)) => {
+            (PersonStanding::Refused, now, None)
+        }
+        Err(DirectoryError::AccountLocked(_)) => (PersonStanding::Active, now, None),
+        Err(error) => {
+            tracing::warn!(error = %error, "could not re-check a signed-in person in the directory");
+            (
+                PersonStanding::Active,
+                now - interval + RECHECK_AFTER_FAILURE.min(interval),
+                None,
+            )
+        }
+    };
+    let mut update = users::Entity::update_many()
+        .col_expr(users::Column::CheckedAt, checked_at.into())
+        .filter(users::Column::Id.eq(id));
+    if let Some(claims) = claims {
+        let json = serde_json::to_string(&claims).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+        update = update.col_expr(users::Column::Claims, json.into());
+    }
+    update.exec(db).await?;
+    Ok(standing)
 }

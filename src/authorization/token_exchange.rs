@@ -8,6 +8,7 @@ use super::authorization_code::{
 };
 use super::people::find_person;
 use super::scopes::ScopeSet;
+use crate::audit::{AuditEvent, AuditLog};
 use crate::authorization::released_claims::scoped_claims;
 use crate::config::Lifetimes;
 use crate::crypto::random_token;
@@ -23,6 +24,7 @@ pub struct TokenContext<'a> {
     pub issuer: &'a str,
     pub lifetimes: &'a Lifetimes,
     pub email_verified: bool,
+    pub audit: &'a AuditLog,
     pub now: i64,
 }
 
@@ -77,16 +79,19 @@ pub async fn exchange_authorization_code(
     .await
     {
         Ok(record) => record,
-        Err(CodeErrorOrDb::Code(CodeError::AlreadyUsed { grant_id })) => {
+        Err(CodeErrorOrDb::Code(CodeError::AlreadyUsed { grant_id, user_id })) => {
             // RFC 6749 4.1.2: a code used twice revokes what the first use issued.
             if let Some(grant_id) = &grant_id {
                 revoke_grant(ctx.db, grant_id, ctx.now).await?;
             }
-            tracing::warn!(
-                client_id = redemption.client_id,
-                "authorization code replayed; its tokens are revoked"
+            ctx.audit.record(
+                AuditEvent::AuthorizationCodeReplayed {
+                    client_id: redemption.client_id.to_string(),
+                    sub: user_id.clone(),
+                },
+                ctx.now,
             );
-            return Err(CodeError::AlreadyUsed { grant_id }.into());
+            return Err(CodeError::AlreadyUsed { grant_id, user_id }.into());
         }
         Err(other) => return Err(other.into()),
     };
@@ -114,7 +119,18 @@ pub async fn exchange_authorization_code(
         if let Some(winner) = &winner {
             revoke_grant(ctx.db, winner, ctx.now).await?;
         }
-        return Err(CodeError::AlreadyUsed { grant_id: winner }.into());
+        ctx.audit.record(
+            AuditEvent::AuthorizationCodeReplayed {
+                client_id: record.client_id.clone(),
+                sub: record.user_id.clone(),
+            },
+            ctx.now,
+        );
+        return Err(CodeError::AlreadyUsed {
+            grant_id: winner,
+            user_id: record.user_id,
+        }
+        .into());
     }
     mint_tokens(ctx, &record, &person.claims, &grant_id)
 }

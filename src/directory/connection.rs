@@ -80,9 +80,10 @@ impl LdapServer {
     /// Nothing is bound yet: the connection is anonymous.
     pub async fn connect(&self) -> Result<Ldap, DirectoryError> {
         self.check_url()?;
-        let settings = self
-            .tls
-            .apply(LdapConnSettings::new().set_conn_timeout(self.connect_timeout), &self.url)?;
+        let settings = self.tls.apply(
+            LdapConnSettings::new().set_conn_timeout(self.connect_timeout),
+            &self.url,
+        )?;
         // ldap3 applies the timeout to name resolution, the TCP connect, StartTLS and the TLS
         // handshake together; the outer one is a guard should that ever change.
         let attempt =
@@ -200,9 +201,10 @@ impl LdapServer {
         let url = &self.url;
         match error {
             LdapError::Timeout { .. } => self.connect_timed_out(),
-            LdapError::Io { source } => {
-                DirectoryError::Unavailable(format!("cannot connect to {url}: {}", self.describe_connect_io(&source)))
-            }
+            LdapError::Io { source } => DirectoryError::Unavailable(format!(
+                "cannot connect to {url}: {}",
+                self.describe_connect_io(&source)
+            )),
             LdapError::LdapResult { result } => DirectoryError::Unavailable(format!(
                 "cannot connect to {url}: StartTLS refused: {}",
                 describe_result_code(result.rc, &result.text)
@@ -381,5 +383,37 @@ mod tests {
             slow.error.to_string(),
             "ldap://h did not answer the group search within 1.5 s"
         );
+    }
+
+    #[test]
+    fn name_resolution_and_tls_failures_read_plainly() {
+        let unresolved = LdapError::Io {
+            source: std::io::Error::other("failed to lookup address information: Name or service not known"),
+        };
+        assert_eq!(
+            server("ldap://ldap.example.invalid:389")
+                .connect_error(unresolved)
+                .to_string(),
+            "cannot connect to ldap://ldap.example.invalid:389: cannot resolve the host name ldap.example.invalid: \
+             Name or service not known"
+        );
+        let untrusted = LdapError::Io {
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ),
+        };
+        assert_eq!(
+            server("ldaps://ldap.example.org").connect_error(untrusted).to_string(),
+            "cannot connect to ldaps://ldap.example.org: TLS failed: certificate not trusted: unknown issuer \
+             (add the CA that signed it to ldap.ca_file)"
+        );
+        let closed = LdapError::Io {
+            source: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "tls handshake eof"),
+        };
+        assert!(server("ldaps://ldap.example.org")
+            .connect_error(closed)
+            .to_string()
+            .starts_with("cannot connect to ldaps://ldap.example.org: TLS failed: the server closed the connection"));
     }
 }

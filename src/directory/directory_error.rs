@@ -13,6 +13,13 @@ pub enum CredentialFailure {
     WrongPassword,
     #[error("the password is empty")]
     EmptyPassword,
+    /// The directory refused the password check of an account it lists as disabled, so
+    /// whether the password was right is unknown (and must not be told).
+    #[error("the directory refused the password check of a disabled account")]
+    AccountDisabled,
+    /// The same for a locked account (Active Directory's "data 775", ppolicy's lockout).
+    #[error("the directory refused the password check of a locked account")]
+    AccountLocked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +46,25 @@ pub enum DirectoryError {
     /// The LDAP settings cannot work (an unusable URL or filter).
     #[error("invalid LDAP settings: {0}")]
     Configuration(String),
+    /// The password was right, but the directory says the account is disabled, e.g.
+    /// "userAccountControl 514 has ACCOUNTDISABLE (0x2)". Also what looking a person up by
+    /// id answers for such an account.
+    #[error("the account is disabled: {0}")]
+    AccountDisabled(String),
+    /// The password was right (or the person was looked up by id), but the account is
+    /// locked, e.g. after too many failed attempts: "pwdAccountLockedTime is 20250101000000Z".
+    #[error("the account is locked: {0}")]
+    AccountLocked(String),
+    /// The password was right, but the account itself has expired (Active Directory's
+    /// accountExpires, "data 701").
+    #[error("the account has expired: {0}")]
+    AccountExpired(String),
+    /// The password was right but has expired; it must be changed elsewhere first.
+    #[error("the password has expired: {0}")]
+    PasswordExpired(String),
+    /// The password was right but must be changed before use (reset by an administrator).
+    #[error("the password must be changed: {0}")]
+    PasswordMustChange(String),
 }
 
 impl DirectoryError {
@@ -48,6 +74,30 @@ impl DirectoryError {
 
     pub fn is_unavailable(&self) -> bool {
         matches!(self, DirectoryError::Unavailable(_))
+    }
+
+    /// The account or its password cannot be used although the password was right:
+    /// disabled, locked, expired, or a password that has expired or must be changed.
+    pub fn is_account_state(&self) -> bool {
+        self.person_message().is_some()
+    }
+
+    /// What the sign-in page tells the person for an account-state refusal (shown only after
+    /// the directory accepted the password, so a stranger learns nothing). `None` for every
+    /// other error: those get "Invalid username or password." or "unavailable".
+    pub fn person_message(&self) -> Option<&'static str> {
+        match self {
+            DirectoryError::AccountDisabled(_) => Some("This account is disabled. Contact your administrator."),
+            DirectoryError::AccountLocked(_) => {
+                Some("This account is locked. Try again later, or contact your administrator.")
+            }
+            DirectoryError::AccountExpired(_) => Some("This account has expired. Contact your administrator."),
+            DirectoryError::PasswordExpired(_) => Some("Your password has expired. Change it, then sign in again."),
+            DirectoryError::PasswordMustChange(_) => {
+                Some("Your password must be changed before you can sign in. Change it, then sign in again.")
+            }
+            _ => None,
+        }
     }
 
     /// The reason credentials were refused, if that is what happened.
@@ -132,5 +182,38 @@ mod tests {
         assert!(!refused.is_unavailable());
         assert_eq!(refused.credential_failure(), Some(CredentialFailure::WrongPassword));
         assert!(DirectoryError::Unavailable("down".into()).is_unavailable());
+    }
+
+    #[test]
+    fn account_states_have_a_message_for_the_person() {
+        let disabled = DirectoryError::AccountDisabled("userAccountControl 514 has ACCOUNTDISABLE (0x2)".into());
+        assert_eq!(
+            disabled.to_string(),
+            "the account is disabled: userAccountControl 514 has ACCOUNTDISABLE (0x2)"
+        );
+        assert_eq!(
+            disabled.person_message(),
+            Some("This account is disabled. Contact your administrator.")
+        );
+        assert!(disabled.is_account_state());
+        assert!(!disabled.is_invalid_credentials() && !disabled.is_unavailable());
+        for error in [
+            DirectoryError::AccountLocked(String::new()),
+            DirectoryError::AccountExpired(String::new()),
+            DirectoryError::PasswordExpired(String::new()),
+            DirectoryError::PasswordMustChange(String::new()),
+        ] {
+            let message = error.person_message().expect("a message");
+            assert!(message.ends_with('.') && !message.contains("Invalid"), "{message}");
+        }
+        assert_eq!(
+            DirectoryError::PasswordExpired(String::new()).person_message(),
+            Some("Your password has expired. Change it, then sign in again.")
+        );
+        // Refusals whose password was not verified say nothing particular.
+        let hidden = DirectoryError::InvalidCredentials(CredentialFailure::AccountLocked);
+        assert!(hidden.is_invalid_credentials());
+        assert_eq!(hidden.person_message(), None);
+        assert_eq!(DirectoryError::Unavailable("down".into()).person_message(), None);
     }
 }

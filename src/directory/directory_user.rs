@@ -1,5 +1,7 @@
 //! What the directory says about a person who signed in.
 
+use std::collections::BTreeMap;
+
 /// A person found in the directory, with the attributes mapped to claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryUser {
@@ -15,6 +17,11 @@ pub struct DirectoryUser {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub email: Option<String>,
-    /// Group names, sorted, without duplicates.
+    /// Group names (or DNs, per `ldap.groups.value`), nested groups included, sorted,
+    /// without duplicates.
     pub groups: Vec<String>,
+    /// The claims configured in `[ldap.extra_claims]`: claim name -> the attribute's
+    /// non-blank values in the directory's order (binary values as a UUID for 16 bytes,
+    /// else lowercase hex). A claim whose attribute is absent or empty is left out.
+    pub extra: BTreeMap<String, Vec<String>>,
 }

@@ -1,17 +1,22 @@
 //! From a directory entry to a [`DirectoryUser`]: which attributes to ask for, how each
 //! claim is read, how binary ids are rendered, and how group DNs become group names.
 
+use std::collections::BTreeMap;
+
 use ldap3::SearchEntry;
 
+use super::account_state::state_attributes;
 use super::directory_error::DirectoryError;
 use super::directory_user::DirectoryUser;
-use crate::config::LdapAttributes;
+use super::nested_groups::GroupRef;
+use crate::config::LdapConfig;
 
-/// The attributes to request for a user: every non-empty mapped name, once. Operational
-/// attributes such as entryUUID are only returned when asked for by name.
-pub(crate) fn requested_attributes(attributes: &LdapAttributes) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for name in [
+/// The attributes to request for a user: every non-empty mapped name, the account-state
+/// attributes and the extra claims' attributes, each once. Operational attributes such as
+/// entryUUID, memberOf and pwdAccountLockedTime are only returned when asked for by name.
+pub(crate) fn requested_attributes(config: &LdapConfig) -> Vec<String> {
+    let attributes = &config.attributes;
+    let mapped = [
         &attributes.id,
         &attributes.username,
         &attributes.name,
@@ -19,32 +24,47 @@ pub(crate) fn requested_attributes(attributes: &LdapAttributes) -> Vec<String> {
         &attributes.family_name,
         &attributes.email,
         &attributes.member_of,
-    ] {
+    ];
+    let mut names: Vec<String> = Vec::new();
+    let all = mapped
+        .into_iter()
+        .map(String::as_str)
+        .chain(state_attributes(&config.account_checks))
+        .chain(config.extra_claims.values().map(String::as_str));
+    for name in all {
         if !name.is_empty() && !names.iter().any(|known| known.eq_ignore_ascii_case(name)) {
-            names.push(name.clone());
+            names.push(name.to_string());
         }
     }
     names
 }
 
 /// Builds the user from an entry found with [`requested_attributes`]. `typed_username` picks
-/// the matching value when the username attribute has several. `groups` are sorted and
-/// deduplicated here.
+/// the matching value when the username attribute has several (empty: the first).
+/// `groups` are sorted and deduplicated here.
 pub(crate) fn map_user(
     entry: &SearchEntry,
-    attributes: &LdapAttributes,
+    config: &LdapConfig,
     typed_username: &str,
     groups: Vec<String>,
 ) -> Result<DirectoryUser, DirectoryError> {
+    let attributes = &config.attributes;
     let id =
         stable_id(entry, &attributes.id).ok_or_else(|| DirectoryError::missing_attribute(&attributes.id, &entry.dn))?;
     let usernames = text_values(entry, &attributes.username);
     let username = usernames
         .iter()
         .find(|value| value.eq_ignore_ascii_case(typed_username))
-        .or_else(|| usernames.first())
+        .or_else(|| usernames.iter().find(|value| !value.trim().is_empty()))
         .map(|value| value.to_string())
         .ok_or_else(|| DirectoryError::missing_attribute(&attributes.username, &entry.dn))?;
+    let mut extra = BTreeMap::new();
+    for (claim, attribute) in &config.extra_claims {
+        let values = claim_values(entry, attribute);
+        if !values.is_empty() {
+            extra.insert(claim.clone(), values);
+        }
+    }
     Ok(DirectoryUser {
         id,
         dn: entry.dn.clone(),
@@ -54,25 +74,31 @@ pub(crate) fn map_user(
         family_name: first_text(entry, &attributes.family_name),
         email: first_text(entry, &attributes.email),
         groups: sorted_unique(groups),
+        extra,
     })
 }
 
-/// Group names from a memberOf-style attribute: the value of each DN's first RDN.
-pub(crate) fn groups_from_member_of(entry: &SearchEntry, attribute: &str) -> Vec<String> {
-    sorted_unique(
-        text_values(entry, attribute)
-            .into_iter()
-            .map(|dn| group_name_from_dn(dn).unwrap_or_else(|| dn.to_string()))
-            .collect(),
-    )
+/// The groups listed in a memberOf-style attribute, each named by its DN's first RDN value.
+pub(crate) fn member_of_groups(entry: &SearchEntry, attribute: &str) -> Vec<GroupRef> {
+    text_values(entry, attribute)
+        .into_iter()
+        .filter(|dn| !dn.trim().is_empty())
+        .map(|dn| GroupRef {
+            dn: dn.to_string(),
+            name: group_name_from_dn(dn).unwrap_or_else(|| dn.to_string()),
+        })
+        .collect()
 }
 
-/// A group's name from a group entry found by the group search: the first value of
-/// `name_attribute`, else the value of the entry's first RDN.
-pub(crate) fn group_name_from_entry(entry: &SearchEntry, name_attribute: &str) -> String {
-    first_text(entry, name_attribute)
-        .or_else(|| group_name_from_dn(&entry.dn))
-        .unwrap_or_else(|| entry.dn.clone())
+/// A group entry found by a group search, named by the first value of `name_attribute`,
+/// else the value of the entry's first RDN.
+pub(crate) fn group_from_entry(entry: &SearchEntry, name_attribute: &str) -> GroupRef {
+    GroupRef {
+        dn: entry.dn.clone(),
+        name: first_text(entry, name_attribute)
+            .or_else(|| group_name_from_dn(&entry.dn))
+            .unwrap_or_else(|| entry.dn.clone()),
+    }
 }
 
 pub(crate) fn sorted_unique(mut names: Vec<String>) -> Vec<String> {
@@ -151,7 +177,7 @@ pub(crate) fn format_binary_id(bytes: &[u8]) -> String {
 /// The id attribute's value. Binary values (objectGUID) are rendered by
 /// [`format_binary_id`]; a 16-byte value of a `*guid` attribute is too, even in the rare
 /// case that its bytes happen to be valid UTF-8.
-fn stable_id(entry: &SearchEntry, attribute: &str) -> Option<String> {
+pub(crate) fn stable_id(entry: &SearchEntry, attribute: &str) -> Option<String> {
     if let Some(bytes) = binary_values(entry, attribute).into_iter().find(|v| !v.is_empty()) {
         return Some(format_binary_id(bytes));
     }
@@ -162,6 +188,22 @@ fn stable_id(entry: &SearchEntry, attribute: &str) -> Option<String> {
         return Some(format_binary_id(text.as_bytes()));
     }
     Some(text.to_string())
+}
+
+/// Every non-blank value of an extra claim's attribute, binary ones rendered by
+/// [`format_binary_id`].
+fn claim_values(entry: &SearchEntry, attribute: &str) -> Vec<String> {
+    text_values(entry, attribute)
+        .into_iter()
+        .filter(|value| !value.trim().is_empty())
+        .map(str::to_string)
+        .chain(
+            binary_values(entry, attribute)
+                .into_iter()
+                .filter(|value| !value.is_empty())
+                .map(format_binary_id),
+        )
+        .collect()
 }
 
 /// The first non-blank text value; `None` for an empty attribute name.
@@ -202,6 +244,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::config::LdapPreset;
 
     fn entry(dn: &str, attrs: &[(&str, &[&str])], bin_attrs: &[(&str, &[u8])]) -> SearchEntry {
         SearchEntry {
@@ -264,22 +307,53 @@ mod tests {
         assert_eq!(format_binary_id(&[0x01, 0xab, 0xff]), "01abff");
     }
 
-    fn attributes() -> LdapAttributes {
-        LdapAttributes {
-            member_of: "memberOf".into(),
-            ..LdapAttributes::default()
-        }
+    /// The OpenLDAP preset with memberOf groups.
+    fn mapping() -> LdapConfig {
+        let mut config = LdapConfig::default();
+        config.attributes.member_of = "memberOf".into();
+        config
+    }
+
+    fn names(groups: &[GroupRef]) -> Vec<String> {
+        sorted_unique(groups.iter().map(|group| group.name.clone()).collect())
     }
 
     #[test]
     fn requested_attributes_skip_empty_and_repeated_names() {
-        let mut mapping = attributes();
-        mapping.given_name = String::new();
-        mapping.name = "UID".into();
+        let mut config = mapping();
+        config.attributes.given_name = String::new();
+        config.attributes.name = "UID".into();
+        config.account_checks = Vec::new();
         assert_eq!(
-            requested_attributes(&mapping),
+            requested_attributes(&config),
             ["entryUUID", "uid", "sn", "mail", "memberOf"]
         );
+    }
+
+    #[test]
+    fn requested_attributes_include_account_state_and_extra_claims() {
+        let mut config = LdapConfig::for_preset(LdapPreset::ActiveDirectory);
+        config.extra_claims = BTreeMap::from([
+            ("department".to_string(), "department".to_string()),
+            ("mail2".to_string(), "MAIL".to_string()),
+        ]);
+        assert_eq!(
+            requested_attributes(&config),
+            [
+                "objectGUID",
+                "sAMAccountName",
+                "displayName",
+                "givenName",
+                "sn",
+                "mail",
+                "memberOf",
+                "userAccountControl",
+                "lockoutTime",
+                "accountExpires",
+                "department",
+            ]
+        );
+        assert!(requested_attributes(&LdapConfig::default()).contains(&"pwdAccountLockedTime".to_string()));
     }
 
     #[test]
@@ -302,9 +376,9 @@ mod tests {
             ],
             &[],
         );
-        let mapping = attributes();
-        let groups = groups_from_member_of(&found, &mapping.member_of);
-        let user = map_user(&found, &mapping, "ALICE.l", groups).expect("maps");
+        let config = mapping();
+        let groups = names(&member_of_groups(&found, &config.attributes.member_of));
+        let user = map_user(&found, &config, "ALICE.l", groups).expect("maps");
         assert_eq!(
             user,
             DirectoryUser {
@@ -316,7 +390,46 @@ mod tests {
                 family_name: None,
                 email: None,
                 groups: vec!["admins".into(), "staff".into()],
+                extra: BTreeMap::new(),
             }
+        );
+        // Found by something else than the username: the first value.
+        assert_eq!(
+            map_user(&found, &config, "", Vec::new()).expect("maps").username,
+            "alice"
+        );
+    }
+
+    #[test]
+    fn extra_claims_take_every_value_and_skip_absent_attributes() {
+        let guid = [
+            0x5e, 0x5f, 0x3c, 0x8a, 0x2c, 0x1b, 0x4e, 0x4d, 0x9f, 0x10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+        ];
+        let found = entry(
+            "uid=nina,dc=x",
+            &[
+                ("entryUUID", &["id-1"]),
+                ("uid", &["nina"]),
+                ("departmentnumber", &["4711", " ", "0815"]),
+            ],
+            &[("externalGuid", &guid)],
+        );
+        let mut config = mapping();
+        config.extra_claims = BTreeMap::from([
+            ("department".to_string(), "departmentNumber".to_string()),
+            ("external".to_string(), "externalGuid".to_string()),
+            ("office".to_string(), "roomNumber".to_string()),
+        ]);
+        let user = map_user(&found, &config, "nina", Vec::new()).expect("maps");
+        assert_eq!(
+            user.extra,
+            BTreeMap::from([
+                ("department".to_string(), vec!["4711".to_string(), "0815".to_string()]),
+                (
+                    "external".to_string(),
+                    vec!["8a3c5f5e-1b2c-4d4e-9f10-112233445566".to_string()]
+                ),
+            ])
         );
     }
 
@@ -332,10 +445,10 @@ mod tests {
             ],
             &[],
         );
-        let mut mapping = attributes();
-        mapping.name = String::new();
-        mapping.email = String::new();
-        let user = map_user(&found, &mapping, "bob", vec!["b".into(), "a".into(), "b".into()]).expect("maps");
+        let mut config = mapping();
+        config.attributes.name = String::new();
+        config.attributes.email = String::new();
+        let user = map_user(&found, &config, "bob", vec!["b".into(), "a".into(), "b".into()]).expect("maps");
         assert_eq!(user.name, None);
         assert_eq!(user.email, None);
         assert_eq!(user.groups, ["a", "b"]);
@@ -351,12 +464,8 @@ mod tests {
             &[("sAMAccountName", &["bob"])],
             &[("objectGUID", &guid)],
         );
-        let mapping = LdapAttributes {
-            id: "objectGUID".into(),
-            username: "sAMAccountName".into(),
-            ..LdapAttributes::default()
-        };
-        let user = map_user(&found, &mapping, "bob", Vec::new()).expect("maps");
+        let config = LdapConfig::for_preset(LdapPreset::ActiveDirectory);
+        let user = map_user(&found, &config, "bob", Vec::new()).expect("maps");
         assert_eq!(user.id, "8a3c5f5e-1b2c-4d4e-9f10-112233445566");
         assert_eq!(user.dn, "CN=Bob,DC=corp");
     }
@@ -368,11 +477,9 @@ mod tests {
             &[("objectGUID", &["0123456789abcdef"]), ("uid", &["eve"])],
             &[],
         );
-        let mapping = LdapAttributes {
-            id: "objectGUID".into(),
-            ..LdapAttributes::default()
-        };
-        let user = map_user(&found, &mapping, "eve", Vec::new()).expect("maps");
+        let mut config = LdapConfig::default();
+        config.attributes.id = "objectGUID".into();
+        let user = map_user(&found, &config, "eve", Vec::new()).expect("maps");
         assert_eq!(user.id, "33323130-3534-3736-3839-616263646566");
     }
 
@@ -380,14 +487,14 @@ mod tests {
     fn missing_id_or_username_is_reported_with_the_dn() {
         let found = entry("uid=bob,dc=x", &[("uid", &["bob"])], &[]);
         assert_eq!(
-            map_user(&found, &attributes(), "bob", Vec::new()),
+            map_user(&found, &mapping(), "bob", Vec::new()),
             Err(DirectoryError::MissingAttribute(
                 "attribute entryUUID missing on uid=bob,dc=x".into()
             ))
         );
         let found = entry("uid=bob,dc=x", &[("entryUUID", &["id-1"])], &[]);
         assert_eq!(
-            map_user(&found, &attributes(), "bob", Vec::new()),
+            map_user(&found, &mapping(), "bob", Vec::new()),
             Err(DirectoryError::MissingAttribute(
                 "attribute uid missing on uid=bob,dc=x".into()
             ))
@@ -397,8 +504,36 @@ mod tests {
     #[test]
     fn group_entries_are_named_by_attribute_or_rdn() {
         let named = entry("cn=staff,ou=groups,dc=x", &[("cn", &["Staff", "Employees"])], &[]);
-        assert_eq!(group_name_from_entry(&named, "cn"), "Staff");
+        assert_eq!(
+            group_from_entry(&named, "cn"),
+            GroupRef {
+                dn: "cn=staff,ou=groups,dc=x".into(),
+                name: "Staff".into()
+            }
+        );
         let unnamed = entry("cn=ops\\2C eu,ou=groups,dc=x", &[], &[]);
-        assert_eq!(group_name_from_entry(&unnamed, "cn"), "ops, eu");
+        assert_eq!(group_from_entry(&unnamed, "cn").name, "ops, eu");
+    }
+
+    #[test]
+    fn member_of_values_are_named_by_their_rdn() {
+        let found = entry(
+            "uid=x,dc=x",
+            &[("memberOf", &["CN=Ops\\, Europe,OU=Groups,DC=x", "", "not a dn"])],
+            &[],
+        );
+        assert_eq!(
+            member_of_groups(&found, "memberof"),
+            [
+                GroupRef {
+                    dn: "CN=Ops\\, Europe,OU=Groups,DC=x".into(),
+                    name: "Ops, Europe".into()
+                },
+                GroupRef {
+                    dn: "not a dn".into(),
+                    name: "not a dn".into()
+                },
+            ]
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! tests can run without a server, while [`LdapDirectory`] talks to a real one (tested
 //! against slapd in `tests/api/directory.rs`).
 
+mod account_state;
 mod connection;
 mod connection_pool;
 mod directory_error;
 mod directory_user;
 mod entry_mapping;
 mod ldap_directory;
+mod nested_groups;
 mod search_filters;
 mod server_set;
 mod tls;
@@ -26,7 +28,21 @@ pub trait Directory: Send + Sync {
     /// configured filter (the username RFC 4515-escaped), then binds as that entry's DN on a
     /// fresh connection that is never reused for anything else. Unknown and ambiguous names
     /// cost about as much time as a wrong password.
+    ///
+    /// Once the password is right, account state is judged (`ldap.account_checks`): a
+    /// disabled, locked or expired account, or a password that expired or must be changed,
+    /// is refused with the matching [`DirectoryError`] (see
+    /// [`DirectoryError::person_message`]); before that, every refusal is
+    /// [`DirectoryError::InvalidCredentials`].
     async fn authenticate_user(&self, username: &str, password: &str) -> Result<DirectoryUser, DirectoryError>;
+
+    /// Looks a person up by their stable id (the `sub` claim; an objectGUID rendered as a
+    /// UUID is searched as its 16 bytes), as the service account, with their current
+    /// claims and groups. `Ok(None)`: no such person any more. An account that exists but
+    /// may not sign in answers [`DirectoryError::AccountDisabled`],
+    /// [`DirectoryError::AccountLocked`] or [`DirectoryError::AccountExpired`]; password
+    /// expiry is not judged here (it needs the password). Other errors are the directory's.
+    async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
 
     /// Binds as the service account and reads the base DN: the readiness check.
     async fn check_health(&self) -> Result<(), DirectoryError>;

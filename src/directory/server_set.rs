@@ -38,7 +38,9 @@ enum Health {
     Up,
     /// Failed: tried only after the healthy servers until `retry_at`, when one request may
     /// try it first again (and moves `retry_at` on, so that the others do not).
-    Down { retry_at: Instant },
+    Down {
+        retry_at: Instant,
+    },
 }
 
 /// Whether a failure on one server is a reason to try the next one.
@@ -340,7 +342,10 @@ mod tests {
     #[test]
     fn urls_keep_the_configured_order() {
         let servers = set(&["ldap://a.example", "ldap://b.example", "ldaps://c.example"], 30);
-        assert_eq!(servers.urls(), ["ldap://a.example", "ldap://b.example", "ldaps://c.example"]);
+        assert_eq!(
+            servers.urls(),
+            ["ldap://a.example", "ldap://b.example", "ldaps://c.example"]
+        );
         assert_eq!(servers.attempt_order(), [0, 1, 2]);
     }
 
@@ -397,7 +402,10 @@ mod tests {
             DirectoryError::Unavailable("cannot connect to ldap://a: connection refused".into()),
             DirectoryError::Configuration("cannot read the CA file".into()),
         ]);
-        assert_eq!(combined, DirectoryError::Configuration("cannot read the CA file".into()));
+        assert_eq!(
+            combined,
+            DirectoryError::Configuration("cannot read the CA file".into())
+        );
         let single = combine(vec![DirectoryError::Unavailable("x".into())]);
         assert_eq!(single, DirectoryError::Unavailable("x".into()));
     }

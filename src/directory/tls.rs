@@ -31,9 +31,7 @@ enum Trust {
     /// `tls_verify = false`: any certificate is accepted.
     AcceptAny,
     /// No configured server uses TLS, so nothing was loaded.
-    NotNeeded {
-        ca_file: Option<PathBuf>,
-    },
+    NotNeeded { ca_file: Option<PathBuf> },
 }
 
 impl std::fmt::Debug for TlsSettings {
@@ -116,7 +114,8 @@ impl TlsSettings {
 }
 
 fn is_ldaps(url: &str) -> bool {
-    url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("ldaps://"))
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("ldaps://"))
 }
 
 /// The system's trusted roots plus those of `ca_file`, or why they cannot be used.
@@ -257,7 +256,9 @@ mod tests {
             "{message}"
         );
         // Plain connections do not need it.
-        assert!(settings.apply(LdapConnSettings::new(), "ldap://ldap.example.org").is_ok());
+        assert!(settings
+            .apply(LdapConnSettings::new(), "ldap://ldap.example.org")
+            .is_ok());
     }
 
     #[test]

@@ -8,9 +8,31 @@ use serde_json::json;
 use crate::app::state::AppState;
 use crate::authorization::scopes::SUPPORTED_SCOPES;
 
-/// The discovery document for `issuer`, true to what is implemented.
-pub fn discovery_document(issuer: &str) -> serde_json::Value {
+/// The discovery document for `issuer`, true to what is implemented; `extra_claims` are
+/// the claim names configured in `[ldap.extra_claims]`.
+pub fn discovery_document<'a>(issuer: &str, extra_claims: impl IntoIterator<Item = &'a str>) -> serde_json::Value {
     let scopes: Vec<&str> = SUPPORTED_SCOPES.iter().map(|(name, _)| *name).collect();
+    let mut claims = vec![
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "amr",
+        "sid",
+        "azp",
+        "name",
+        "given_name",
+        "family_name",
+        "preferred_username",
+        "email",
+        "email_verified",
+        "groups",
+    ];
+    claims.extend(extra_claims);
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -26,10 +48,7 @@ pub fn discovery_document(issuer: &str) -> serde_json::Value {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid", "azp",
-            "name", "given_name", "family_name", "preferred_username", "email", "email_verified", "groups"
-        ],
+        "claims_supported": claims,
         "claim_types_supported": ["normal"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,

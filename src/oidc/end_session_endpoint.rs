@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::form_body::{is_form_body, parse_form};
 use crate::app::state::AppState;
+use crate::audit::AuditEvent;
 use crate::authorization::authorize_request::{redirect_with_parameters, RawParameters};
 use crate::authorization::browser_session::end_session;
 use crate::authorization::client_registry::Client;
@@ -124,7 +125,12 @@ async fn logout(
 
     if let Some(session) = &session {
         end_session(&state.db, &session.sid, state.now()).await?;
-        tracing::info!(target: "audit", sub = %session.user_id, "signed out");
+        state.audit.record(
+            AuditEvent::SignedOut {
+                sub: session.user_id.clone(),
+            },
+            state.now(),
+        );
     }
     let mut response = match &redirect_uri {
         Some(uri) => {

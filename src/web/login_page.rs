@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::app::state::AppState;
+use crate::audit::AuditEvent;
 use crate::authorization::browser_session::{end_session, start_session};
 use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::PendingAuthorization;
@@ -132,8 +133,26 @@ pub async fn post_login(
     let user = match state.directory.authenticate_user(&username, &form.password).await {
         Ok(user) => user,
         Err(error) if error.is_invalid_credentials() => {
-            tracing::info!(target: "audit", username = %username, "sign-in failed");
+            state.audit.record(
+                AuditEvent::SignInFailed {
+                    username: username.clone(),
+                    reason: "invalid_credentials",
+                },
+                state.now(),
+            );
             return Ok(again(INVALID_CREDENTIALS, StatusCode::OK));
+        }
+        Err(error) if error.person_message().is_some() => {
+            tracing::info!(username = %username, reason = %error, "sign-in refused by account state");
+            state.audit.record(
+                AuditEvent::SignInFailed {
+                    username: username.clone(),
+                    reason: "account_state",
+                },
+                state.now(),
+            );
+            let message = error.person_message().unwrap_or(INVALID_CREDENTIALS);
+            return Ok(again(message, StatusCode::OK));
         }
         Err(error) => {
             tracing::error!(error = %error, "directory error during sign-in");
@@ -148,7 +167,13 @@ pub async fn post_login(
     }
     let lifetime = state.config.lifetimes.session;
     let (cookie_value, session) = start_session(&state.db, &person.id, &["pwd"], now, lifetime).await?;
-    tracing::info!(target: "audit", username = %username, sub = %person.id, "signed in");
+    state.audit.record(
+        AuditEvent::SignInSucceeded {
+            username: username.clone(),
+            sub: person.id.clone(),
+        },
+        now,
+    );
 
     let mut response = match (pending, client) {
         (Some(pending), Some(client)) => {

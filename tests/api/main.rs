@@ -1,14 +1,18 @@
 //! The integration suite: the real server, a real slapd, SQLite or PostgreSQL.
 
 mod architecture;
+mod audit_trail;
 mod authorization_code_flow;
 mod authorize_errors;
 mod binary_smoke;
 mod browser_sign_in;
 mod directory;
+mod directory_connections;
+mod directory_mapping;
 mod login;
 mod migrations;
 mod prompt_and_sessions;
+mod session_recheck;
 mod support;
 mod token_endpoint;
 mod userinfo_and_logout;

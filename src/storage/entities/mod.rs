@@ -1,5 +1,6 @@
 //! sea-orm entities, written by hand to match `migrations/`.
 
+pub mod audit_events;
 pub mod authorization_codes;
 pub mod browser_sessions;
 pub mod clients;

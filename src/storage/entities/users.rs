@@ -14,6 +14,8 @@ pub struct Model {
     pub claims: String,
     pub created_at: i64,
     pub last_login_at: i64,
+    /// When the directory last confirmed the person exists and may sign in.
+    pub checked_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,8 +3,10 @@
 //! `tests/fixtures/ldap/directory.ldif` on a free loopback port.
 //!
 //! Most tests only read the directory and share one server per test process
-//! ([`TestSlapd::shared`]); tests that change it, stop it or restart it start their own
-//! ([`TestSlapd::start`]).
+//! ([`TestSlapd::shared`]); tests that change it, stop it, suspend it or restart it start
+//! their own ([`TestSlapd::start`]). [`TestSlapd::start_with_tls`] adds StartTLS and an
+//! `ldaps://` listener with a server certificate from a test CA made at test time
+//! ([`TestCertificates`]).
 //!
 //! No slapd outlives the test process. A dropped `TestSlapd` kills its child and removes its
 //! directory. The shared one lives in a static and is never dropped, so the script runs a
@@ -17,7 +19,7 @@
 use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use gatehouse::config::{LdapConfig, LdapGroups, Secret};
@@ -40,6 +42,10 @@ pub struct TestSlapd {
     /// `ldap://127.0.0.1:PORT/`
     pub url: String,
     pub port: u16,
+    /// `ldaps://127.0.0.1:LDAPS_PORT/`, when started with TLS.
+    pub ldaps_url: Option<String>,
+    /// The test CA and server certificate, when started with TLS.
+    tls: Option<TestCertificates>,
     /// `dc=example,dc=org`
     pub base_dn: String,
     /// `ou=people,dc=example,dc=org`: where the people are.
@@ -53,6 +59,8 @@ pub struct TestSlapd {
     pub admin_dn: String,
     pub admin_password: String,
     seed: PathBuf,
+    /// Extra environment for scripts/start-directory.sh (the TLS settings), kept for restarts.
+    script_env: Vec<(String, String)>,
     workdir: tempfile::TempDir,
     child: Child,
     /// slapd's stdin; the watchdog stops slapd when this end closes (see the module docs).
@@ -72,16 +80,41 @@ impl TestSlapd {
 
     /// A server of its own loaded from `seed` (an LDIF under dc=example,dc=org).
     pub async fn start_with_seed(seed: &Path) -> TestSlapd {
+        Self::start_with(seed, false).await
+    }
+
+    /// A server of its own with the standard seed that also speaks TLS: StartTLS on
+    /// [`url`](Self::url) and TLS from the first byte on [`ldaps_url`](Self::ldaps_url),
+    /// with a certificate for 127.0.0.1 and localhost signed by [`tls`](Self::tls)'s CA.
+    pub async fn start_with_tls() -> TestSlapd {
+        Self::start_with(&fixtures_dir().join("directory.ldif"), true).await
+    }
+
+    async fn start_with(seed: &Path, with_tls: bool) -> TestSlapd {
         let mut workdir = tempfile::Builder::new()
             .prefix("gatehouse-slapd-")
             .tempdir()
             .expect("create a temporary directory for slapd");
+        // Inside the work directory, so that the watchdog removes them with it.
+        let tls = with_tls.then(|| TestCertificates::generate(&workdir.path().join("tls")));
         for attempt in 1..=PORT_ATTEMPTS {
-            let port = free_loopback_port();
-            let (child, lifeline) = spawn_slapd(workdir.path(), port, seed);
+            let (port, ldaps_port) = free_loopback_ports();
+            let mut script_env = Vec::new();
+            if let Some(tls) = &tls {
+                script_env = vec![
+                    ("GATEHOUSE_SLAPD_TLS_CERT".to_string(), path_text(&tls.server_cert)),
+                    ("GATEHOUSE_SLAPD_TLS_KEY".to_string(), path_text(&tls.server_key)),
+                    ("GATEHOUSE_SLAPD_TLS_CA".to_string(), path_text(&tls.ca_file)),
+                    ("GATEHOUSE_SLAPD_LDAPS_PORT".to_string(), ldaps_port.to_string()),
+                ];
+            }
+            let (child, lifeline) = spawn_slapd(workdir.path(), port, seed, &script_env);
             let mut slapd = TestSlapd {
                 url: format!("ldap://127.0.0.1:{port}/"),
                 port,
+                ldaps_url: tls.is_some().then(|| format!("ldaps://127.0.0.1:{ldaps_port}/")),
+                tls: tls.clone(),
+                script_env,
                 base_dn: BASE_DN.into(),
                 people_dn: format!("ou=people,{BASE_DN}"),
                 groups_dn: format!("ou=groups,{BASE_DN}"),
@@ -144,12 +177,29 @@ impl TestSlapd {
     /// Stops slapd if it runs and starts it again on the same port with the same data.
     pub async fn restart(&mut self) {
         self.stop();
-        let (child, lifeline) = spawn_slapd(self.workdir.path(), self.port, &self.seed);
+        let (child, lifeline) = spawn_slapd(self.workdir.path(), self.port, &self.seed, &self.script_env);
         self.child = child;
         self.lifeline = Some(lifeline);
         if let Err(problem) = self.wait_until_ready().await {
             panic!("{}", self.startup_failure(problem));
         }
+    }
+
+    /// Freezes slapd with SIGSTOP: the kernel still completes TCP handshakes for its listen
+    /// backlog, but nothing is ever answered, like a hung server. [`resume`](Self::resume)
+    /// undoes it; a suspended slapd that is dropped is killed all the same.
+    pub fn suspend(&self) {
+        send_signal("STOP", self.child.id());
+    }
+
+    /// Lets a [`suspend`](Self::suspend)ed slapd run again (SIGCONT).
+    pub fn resume(&self) {
+        send_signal("CONT", self.child.id());
+    }
+
+    /// The TLS material of a server started with [`start_with_tls`](Self::start_with_tls).
+    pub fn certificates(&self) -> &TestCertificates {
+        self.tls.as_ref().expect("this slapd was started with TLS")
     }
 
     /// Polls a service-account bind until it works, slapd exits, or time runs out.
@@ -228,14 +278,98 @@ fn log_path(workdir: &Path) -> PathBuf {
     workdir.join("start-directory.log")
 }
 
-/// A port that was free a moment ago; slapd may still lose a race for it, hence the retries.
-fn free_loopback_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().expect("local address").port()
+/// Two different ports that were free a moment ago (ldap:// and ldaps://); slapd may still
+/// lose a race for them, hence the retries.
+fn free_loopback_ports() -> (u16, u16) {
+    let first = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let second = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = |listener: &TcpListener| listener.local_addr().expect("local address").port();
+    (port(&first), port(&second))
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_str().expect("temporary paths are UTF-8").to_string()
+}
+
+/// `kill -SIGNAL PID` for our own child; no `unsafe` needed.
+fn send_signal(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run kill -{signal}: {e}"));
+    assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+}
+
+/// A test CA, a server certificate it signed for `127.0.0.1` and `localhost` (with its
+/// key), and a second CA that signed nothing used here. Made with the `openssl` command in
+/// a few milliseconds (P-256 keys), valid for two days.
+#[derive(Debug, Clone)]
+pub struct TestCertificates {
+    /// PEM: the CA that signed the server certificate.
+    pub ca_file: PathBuf,
+    /// PEM: another CA; trusting only it must make TLS fail.
+    pub other_ca_file: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl TestCertificates {
+    pub fn generate(dir: &Path) -> TestCertificates {
+        std::fs::create_dir_all(dir).expect("create the TLS directory");
+        const NEW_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        const CA: &str =
+            "-days 2 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign";
+        openssl(
+            dir,
+            &format!("req -x509 {NEW_KEY} -keyout ca.key -out ca.pem -subj /CN=Gatehouse-Test-CA {CA}"),
+        );
+        openssl(
+            dir,
+            &format!("req -x509 {NEW_KEY} -keyout other-ca.key -out other-ca.pem -subj /CN=Other-CA {CA}"),
+        );
+        openssl(
+            dir,
+            &format!("req {NEW_KEY} -keyout server.key -out server.csr -subj /CN=localhost"),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName = IP:127.0.0.1, DNS:localhost\n\
+             basicConstraints = CA:FALSE\n\
+             keyUsage = critical, digitalSignature\n\
+             extendedKeyUsage = serverAuth\n",
+        )
+        .expect("write the certificate extensions");
+        openssl(
+            dir,
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+             -extfile server.ext",
+        );
+        TestCertificates {
+            ca_file: dir.join("ca.pem"),
+            other_ca_file: dir.join("other-ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        }
+    }
+}
+
+/// Runs `openssl` in `dir` with whitespace-separated arguments (none contains a space).
+fn openssl(dir: &Path, args: &str) {
+    let output: Output = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl (needed for the TLS tests): {e}"));
+    assert!(
+        output.status.success(),
+        "openssl {args} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Runs the script; by `exec` the child becomes slapd itself.
-fn spawn_slapd(workdir: &Path, port: u16, seed: &Path) -> (Child, ChildStdin) {
+fn spawn_slapd(workdir: &Path, port: u16, seed: &Path, script_env: &[(String, String)]) -> (Child, ChildStdin) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/start-directory.sh");
     let log = OpenOptions::new()
         .create(true)
@@ -249,6 +383,7 @@ fn spawn_slapd(workdir: &Path, port: u16, seed: &Path) -> (Child, ChildStdin) {
         .arg(seed)
         .env("GATEHOUSE_SLAPD_STOP_WITH_STDIN", "1")
         .env("GATEHOUSE_SLAPD_REMOVE_WORKDIR", "1")
+        .envs(script_env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::piped())
         .stdout(log.try_clone().expect("duplicate the log handle"))
         .stderr(log)

@@ -27,6 +27,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT`, which is also the issuer.
     pub address: String,
     pub clock: Arc<ManualClock>,
+    /// The database this server uses, for tests that look inside it.
+    pub database_url: String,
     _data_dir: tempfile::TempDir,
 }
 
@@ -109,6 +111,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         address,
         clock,
+        database_url,
         _data_dir: data_dir,
     }
 }
