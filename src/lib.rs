@@ -14,8 +14,10 @@ pub mod storage;
 pub mod audit;
 pub mod authorization;
 pub mod keys;
+pub mod settings;
 pub mod tokens;
 
+pub mod admin;
 pub mod http;
 pub mod oidc;
 pub mod web;

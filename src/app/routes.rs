@@ -65,5 +65,6 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
     .route("/", web::get().to(home_page::get_home))
     .route("/static/{name}", web::get().to(static_route::get_static))
     .route("/healthz", web::get().to(health::get_healthz))
-    .route("/readyz", web::get().to(health::get_readyz));
+    .route("/readyz", web::get().to(health::get_readyz))
+    .configure(crate::admin::configure_admin_routes);
 }

@@ -17,7 +17,7 @@ use crate::authorization::client_registry::{seed_clients_from_config, ClientRegi
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::MasterKey;
-use crate::directory::LdapDirectory;
+use crate::directory::{DirectoryHandle, LdapDirectory};
 use crate::http::csrf::CsrfKey;
 use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
@@ -85,7 +85,7 @@ impl AppState {
             audit: AuditLog::start(db.clone()),
             config: Arc::new(config),
             db,
-            directory: Arc::new(directory),
+            directory: Arc::new(DirectoryHandle::new(Arc::new(directory), 0)),
             keys: Arc::new(keys),
             clients: Arc::new(clients),
             clock,

@@ -15,7 +15,7 @@ use crate::authorization::token_exchange::TokenContext;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
-use crate::directory::Directory;
+use crate::directory::DirectoryHandle;
 use crate::http::csrf::CsrfKey;
 use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
@@ -24,7 +24,8 @@ use crate::keys::KeyRing;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
-    pub directory: Arc<dyn Directory>,
+    /// The directory in use; replaced when administrators change the LDAP settings.
+    pub directory: Arc<DirectoryHandle>,
     pub keys: Arc<KeyRing>,
     pub clients: Arc<ClientRegistry>,
     pub clock: SharedClock,

@@ -9,6 +9,7 @@ mod account_state;
 mod connection;
 mod connection_pool;
 mod directory_error;
+mod directory_handle;
 mod directory_user;
 mod entry_mapping;
 mod ldap_directory;
@@ -18,6 +19,7 @@ mod server_set;
 mod tls;
 
 pub use directory_error::{CredentialFailure, DirectoryError};
+pub use directory_handle::DirectoryHandle;
 pub use directory_user::DirectoryUser;
 pub use ldap_directory::LdapDirectory;
 

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::app::state::AppState;
+use crate::directory::Directory;
 use crate::storage::ping;
 
 pub async fn get_healthz() -> HttpResponse {

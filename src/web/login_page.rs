@@ -11,6 +11,7 @@ use crate::authorization::browser_session::{end_session, start_session};
 use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::PendingAuthorization;
 use crate::authorization::people::record_sign_in;
+use crate::directory::Directory;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::LoginPage;
 use crate::http::redirect::{flow_redirect, redirect_see_other};

@@ -7,5 +7,6 @@ pub mod clients;
 pub mod consents;
 pub mod grants;
 pub mod pending_authorizations;
+pub mod settings;
 pub mod signing_keys;
 pub mod users;

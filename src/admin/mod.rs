@@ -1,0 +1,15 @@
+//! Administration: first-run setup, the admin pages under `/admin` and the JSON admin API
+//! under `/admin/api`. Every route here needs a signed-in member of the administrator
+//! groups (`access::AdminSession`), except the one-time setup page.
+
+pub mod access;
+pub mod ldap_settings;
+pub mod setup;
+
+use actix_web::web;
+
+pub fn configure_admin_routes(cfg: &mut web::ServiceConfig) {
+    access::configure(cfg);
+    setup::configure(cfg);
+    ldap_settings::configure(cfg);
+}

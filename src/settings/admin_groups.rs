@@ -1,0 +1,1 @@
+//! The directory groups whose members administer Gatehouse.
