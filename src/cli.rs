@@ -10,10 +10,13 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::startup::{load_master_key, open_database};
 use crate::authorization::client_registry::{add_client, list_clients, remove_client, NewClient};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{validate_client_id, validate_redirect_uri, Config, TokenEndpointAuthMethod, DEFAULT_CONFIG_PATH};
+use crate::config::{
+    validate_client_id, validate_redirect_uri, Config, LdapConfig, TokenEndpointAuthMethod, DEFAULT_CONFIG_PATH,
+};
 use crate::crypto::random_token;
 use crate::directory::{Directory, LdapDirectory};
 use crate::keys::KeyRing;
+use crate::settings::ldap_settings::read_ldap_settings;
 use crate::Application;
 
 #[derive(Debug, Parser)]
@@ -165,7 +168,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     // Tests and scripts wait for this exact line.
     println!("listening on http://{} (issuer {issuer})", app.local_addr());
+    print_setup_link(&app, &issuer).await?;
     app.run_until_stopped().await.context("while serving")?;
+    Ok(())
+}
+
+/// With no administrator group yet, prints the one-time setup link (log and stdout).
+async fn print_setup_link(app: &Application, issuer: &str) -> anyhow::Result<()> {
+    let state = app.state();
+    let token = crate::settings::admin_groups::prepare_first_run(
+        &state.db,
+        &state.master_key,
+        &state.config.admin.groups,
+        state.now(),
+    )
+    .await
+    .context("while checking for administrator groups")?;
+    if let Some(token) = token {
+        // The link is the way in on first run, so it goes to the log on purpose; it works
+        // once, expires, and is stored only as a hash.
+        let link = format!("{issuer}/setup?token={token}");
+        tracing::warn!(%link, "no administrator group yet: open this one-time link to set Gatehouse up");
+        println!("first-run setup: open {link}");
+    }
     Ok(())
 }
 
@@ -238,9 +263,30 @@ fn read_password() -> anyhow::Result<String> {
     }
 }
 
+/// The LDAP settings in effect: the database's when it holds them (the file only seeds
+/// them), else the configuration file's. Says on stderr which ones are used.
+async fn effective_ldap_settings(config: &Config) -> anyhow::Result<LdapConfig> {
+    let master_key = load_master_key(config)?;
+    let db = open_database(config).await?;
+    match read_ldap_settings(&db, &master_key)
+        .await
+        .context("while reading the LDAP settings from the database")?
+    {
+        Some((settings, version)) => {
+            eprintln!("using the LDAP settings stored in the database (version {version})");
+            Ok(settings)
+        }
+        None => {
+            eprintln!("the database holds no LDAP settings yet: using the configuration file's [ldap]");
+            Ok(config.ldap.clone())
+        }
+    }
+}
+
 async fn ldap_test(config: Config, username: &str) -> anyhow::Result<()> {
+    let settings = effective_ldap_settings(&config).await?;
     let password = read_password()?;
-    let directory: Arc<dyn Directory> = Arc::new(LdapDirectory::new(config.ldap.clone()));
+    let directory: Arc<dyn Directory> = Arc::new(LdapDirectory::new(settings));
     match directory.authenticate_user(username, &password).await {
         Ok(user) => {
             println!("sign-in OK");

@@ -56,6 +56,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub lifetimes: Lifetimes,
     pub ldap: LdapConfig,
+    pub admin: AdminConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -70,7 +71,33 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             lifetimes: Lifetimes::default(),
             ldap: LdapConfig::default(),
+            admin: AdminConfig::default(),
             clients: Vec::new(),
+        }
+    }
+}
+
+/// The `[admin]` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AdminConfig {
+    /// Directory groups (as they appear in the `groups` claim) whose members administer
+    /// Gatehouse. Seeds the stored setting on first start; afterwards administrators change
+    /// it at `/setup` or through the admin API. Empty: `serve` prints a one-time setup link.
+    pub groups: Vec<String>,
+}
+
+impl AdminConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        let mut seen = BTreeSet::new();
+        for group in &self.groups {
+            if group.trim().is_empty() {
+                problems.push("`admin.groups` must not contain an empty group name".into());
+            } else if group.trim() != group {
+                problems.push(format!("`admin.groups`: `{group}` has leading or trailing spaces"));
+            } else if !seen.insert(group.as_str()) {
+                problems.push(format!("`admin.groups`: `{group}` is listed twice"));
+            }
         }
     }
 }
@@ -281,6 +308,7 @@ impl Config {
             }
         }
         self.ldap.validate(&mut problems);
+        self.admin.validate(&mut problems);
         self.validate_clients(&mut problems);
         problems
     }

@@ -1,5 +1,255 @@
-//! (being written)
+//! Who may administer Gatehouse: a person with a live browser session whose directory
+//! groups (as recorded at their last sign-in, re-checked with the directory like every
+//! session) include one of the administrator groups.
+//!
+//! [`AdminSession`] is the extractor every admin handler takes. Pages answer a redirect to
+//! `/login` when nobody is signed in and a 403 page when the person is no administrator;
+//! the JSON API under `/admin/api` answers 401 and 403 as JSON. [`AdminApiWrite`] adds the
+//! CSRF check that changes through the API need: the `X-CSRF-Token` header must carry
+//! the browser's CSRF token (from `GET /admin/api/session`).
 
-use actix_web::web;
+use std::future::Future;
+use std::pin::Pin;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use actix_web::dev::Payload;
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use serde_json::json;
+
+use super::api_error::ApiError;
+use crate::app::state::AppState;
+use crate::authorization::people::find_person;
+use crate::http::admin_pages::AdminIndexPage;
+use crate::http::page_response::{html_response, render_page, PageError};
+use crate::http::redirect::redirect_see_other;
+use crate::settings::admin_groups::load_admin_groups;
+
+/// The header that carries the CSRF token on API changes.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+const API_PREFIX: &str = "/admin/api";
+
+/// A signed-in administrator.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    /// The person's `sub`.
+    pub sub: String,
+    pub username: String,
+    pub name: Option<String>,
+    /// The administrator groups the person is a member of.
+    pub admin_groups: Vec<String>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRefusal {
+    SignInNeeded,
+    NotAdministrator,
+    BadCsrfToken,
+    /// Something failed on the way (already logged).
+    Failed,
+}
+
+/// A refusal, answered in the surface's own format.
+#[derive(Debug, Clone)]
+pub struct AdminAccessError {
+    pub refusal: AdminRefusal,
+    /// Whether the request went to the JSON API.
+    pub api: bool,
+    pub demo: bool,
+}
+
+impl std::fmt::Display for AdminAccessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "admin access refused: {:?}", self.refusal)
+    }
+}
+
+impl ResponseError for AdminAccessError {
+    fn status_code(&self) -> StatusCode {
+        match (&self.refusal, self.api) {
+            (AdminRefusal::SignInNeeded, true) => StatusCode::UNAUTHORIZED,
+            (AdminRefusal::SignInNeeded, false) => StatusCode::SEE_OTHER,
+            (AdminRefusal::NotAdministrator | AdminRefusal::BadCsrfToken, _) => StatusCode::FORBIDDEN,
+            (AdminRefusal::Failed, _) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.api {
+            let error = match self.refusal {
+                AdminRefusal::SignInNeeded => ApiError::unauthorized(),
+                AdminRefusal::NotAdministrator => ApiError::forbidden(),
+                AdminRefusal::BadCsrfToken => ApiError::bad_csrf(),
+                AdminRefusal::Failed => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "Gatehouse could not complete this request",
+                ),
+            };
+            return error.error_response();
+        }
+        let page = match self.refusal {
+            AdminRefusal::SignInNeeded => return redirect_see_other("/login"),
+            AdminRefusal::NotAdministrator => PageError::new(
+                StatusCode::FORBIDDEN,
+                "Administrators only",
+                "You are signed in, but you are not a member of a group that administers Gatehouse.",
+            ),
+            AdminRefusal::BadCsrfToken => PageError::new(
+                StatusCode::FORBIDDEN,
+                "The form had expired",
+                "Please reload the page and try again.",
+            ),
+            AdminRefusal::Failed => PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Gatehouse could not complete this request. Please try again in a moment.",
+            ),
+        };
+        page.in_demo(self.demo).error_response()
+    }
+}
+
+fn app_state(req: &HttpRequest) -> Option<web::Data<AppState>> {
+    req.app_data::<web::Data<AppState>>().cloned()
+}
+
+/// Decides whether the request comes from an administrator.
+pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<AdminSession, AdminRefusal> {
+    let failed = |error: &dyn std::fmt::Display| {
+        tracing::error!(error = %error, "could not check administrator access");
+        AdminRefusal::Failed
+    };
+    let session = state
+        .current_session(req)
+        .await
+        .map_err(|e| failed(&e))?
+        .ok_or(AdminRefusal::SignInNeeded)?;
+    let person = find_person(&state.db, &session.user_id)
+        .await
+        .map_err(|e| failed(&e))?
+        .ok_or(AdminRefusal::SignInNeeded)?;
+    let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, state.now())
+        .await
+        .map_err(|e| failed(&e))?;
+    let via: Vec<String> = admin
+        .groups
+        .iter()
+        .filter(|group| person_in(&person.claims.groups, group))
+        .cloned()
+        .collect();
+    if via.is_empty() {
+        tracing::info!(sub = %person.id, path = %req.path(), "admin access refused: not in an administrator group");
+        return Err(AdminRefusal::NotAdministrator);
+    }
+    Ok(AdminSession {
+        sub: person.id,
+        username: person.claims.username,
+        name: person.claims.name,
+        admin_groups: via,
+    })
+}
+
+fn person_in(groups: &[String], admin_group: &str) -> bool {
+    groups.iter().any(|group| group.eq_ignore_ascii_case(admin_group))
+}
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl FromRequest for AdminSession {
+    type Error = AdminAccessError;
+    type Future = LocalFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let api = req.path().starts_with(API_PREFIX);
+            let Some(state) = app_state(&req) else {
+                tracing::error!("application state missing");
+                return Err(AdminAccessError {
+                    refusal: AdminRefusal::Failed,
+                    api,
+                    demo: false,
+                });
+            };
+            admin_for_request(&state, &req)
+                .await
+                .map_err(|refusal| AdminAccessError {
+                    refusal,
+                    api,
+                    demo: state.config.demo,
+                })
+        })
+    }
+}
+
+/// An administrator making a change through the JSON API: the session, and a valid
+/// `X-CSRF-Token` header.
+#[derive(Debug, Clone)]
+pub struct AdminApiWrite(pub AdminSession);
+
+impl FromRequest for AdminApiWrite {
+    type Error = AdminAccessError;
+    type Future = LocalFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let session = AdminSession::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let admin = session.await?;
+            let token = req
+                .headers()
+                .get(CSRF_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            let verified = match app_state(&req) {
+                Some(state) => !token.is_empty() && state.csrf.verify(&req, state.secure_cookies(), token),
+                None => false,
+            };
+            if verified {
+                Ok(AdminApiWrite(admin))
+            } else {
+                Err(AdminAccessError {
+                    refusal: AdminRefusal::BadCsrfToken,
+                    api: true,
+                    demo: false,
+                })
+            }
+        })
+    }
+}
+
+/// `GET /admin`: the administration start page.
+pub async fn get_admin_index(state: web::Data<AppState>, admin: AdminSession) -> HttpResponse {
+    let page = AdminIndexPage {
+        demo: state.config.demo,
+        username: admin.username,
+        name: admin.name,
+        admin_groups: admin.admin_groups,
+    };
+    render_page(&mut html_response(StatusCode::OK), &page)
+}
+
+/// `GET /admin/api/session`: who is signed in, and the CSRF token API changes need.
+pub async fn get_api_session(state: web::Data<AppState>, req: HttpRequest, admin: AdminSession) -> HttpResponse {
+    let csrf = state.csrf.issue(&req, state.secure_cookies());
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+    if let Some(cookie) = csrf.cookie {
+        builder.cookie(cookie);
+    }
+    builder.json(json!({
+        "sub": admin.sub,
+        "username": admin.username,
+        "name": admin.name,
+        "admin_groups": admin.admin_groups,
+        "csrf_token": csrf.token,
+    }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(get_admin_index))
+        .route("/admin/", web::get().to(get_admin_index))
+        .route("/admin/api/session", web::get().to(get_api_session));
+}

@@ -3,6 +3,8 @@
 //! groups (`access::AdminSession`), except the one-time setup page.
 
 pub mod access;
+pub mod api_error;
+pub mod ldap_form;
 pub mod ldap_settings;
 pub mod setup;
 

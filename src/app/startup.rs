@@ -23,12 +23,17 @@ use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
 use crate::keys::KeyRing;
 use crate::oidc::discovery_endpoint::discovery_document;
+use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, LDAP_SETTING};
+use crate::settings::{setting_version, SettingsError};
 use crate::storage::{connect_database, run_pending_migrations};
 
 /// Largest form or body accepted (sign-in forms and token requests are tiny).
 const BODY_LIMIT: usize = 64 * 1024;
 /// How often the client registry is refreshed from the database.
 const CLIENT_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How often each instance checks whether the LDAP settings changed (through another
+/// instance, say): the longest a change takes to reach every instance.
+pub const LDAP_SETTINGS_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 pub struct Application {
     addr: SocketAddr,
@@ -67,6 +72,14 @@ pub async fn open_database(config: &Config) -> anyhow::Result<sea_orm::DatabaseC
 }
 
 impl AppState {
+    /// Switches to the stored LDAP settings when they changed since this instance last
+    /// looked (through another instance, or just now through the admin pages). Returns
+    /// whether the directory changed. Called every [`LDAP_SETTINGS_POLL_INTERVAL`], and by
+    /// the admin code right after saving so the change applies at once here.
+    pub async fn refresh_directory(&self) -> Result<bool, SettingsError> {
+        refresh_directory(&self.db, &self.master_key, &self.directory, self.clock.clone()).await
+    }
+
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
         let master_key = load_master_key(&config)?;
         let db = open_database(&config).await?;
@@ -77,15 +90,32 @@ impl AppState {
             .await
             .context("while loading the signing keys")?;
         let clients = ClientRegistry::load(&db).await.context("while loading the clients")?;
-        let directory = LdapDirectory::new(config.ldap.clone());
+        let mut config = config;
+        let already_stored = setting_version(&db, LDAP_SETTING)
+            .await
+            .context("while reading the LDAP settings version")?
+            != 0;
+        let (ldap, ldap_version) = load_or_seed_ldap_settings(&db, &master_key, &config.ldap, clock.now_unix())
+            .await
+            .context("while loading the LDAP settings from the database")?;
+        let audit = AuditLog::start(db.clone());
+        if already_stored {
+            tracing::info!(
+                version = ldap_version,
+                "using the LDAP settings stored in the database; the configuration file's [ldap] only seeds them on \
+                 first start (change them at /admin/ldap or through the admin API)"
+            );
+        }
+        config.ldap = ldap;
+        let directory = LdapDirectory::with_clock(config.ldap.clone(), clock.clone());
         let discovery_json =
             discovery_document(&config.issuer, config.ldap.extra_claims.keys().map(String::as_str)).to_string();
         Ok(AppState {
             csrf: CsrfKey::derive(&master_key),
-            audit: AuditLog::start(db.clone()),
+            audit,
             config: Arc::new(config),
             db,
-            directory: Arc::new(DirectoryHandle::new(Arc::new(directory), 0)),
+            directory: Arc::new(DirectoryHandle::new(Arc::new(directory), ldap_version)),
             keys: Arc::new(keys),
             clients: Arc::new(clients),
             clock,
@@ -200,8 +230,20 @@ impl Application {
                 }
             }
         });
+        let state = self.state.clone();
+        let ldap_poll = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(LDAP_SETTINGS_POLL_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(error) = state.refresh_directory().await {
+                    tracing::warn!(error = %error, "could not check the LDAP settings for changes");
+                }
+            }
+        });
         let result = self.server.await;
         upkeep.abort();
+        ldap_poll.abort();
         result
     }
 }

@@ -40,6 +40,19 @@ pub enum AuditEvent {
         client_id: String,
         sub: String,
     },
+    /// An administrator (or the configuration file, actor `config`) changed the LDAP
+    /// settings. `changed` names the keys that changed (`url`, `attributes.email`,
+    /// `bind_password`...); values are not recorded, so no password can leak here.
+    LdapSettingsChanged {
+        actor: String,
+        changed: Vec<String>,
+    },
+    /// The directory groups whose members administer Gatehouse were named (actor `setup`
+    /// for the first-run page, `config` when seeded) or changed by an administrator.
+    AdminGroupsChanged {
+        actor: String,
+        groups: Vec<String>,
+    },
 }
 
 impl AuditEvent {
@@ -52,6 +65,8 @@ impl AuditEvent {
             AuditEvent::ConsentGranted { .. } => "consent.granted",
             AuditEvent::ConsentDenied { .. } => "consent.denied",
             AuditEvent::AuthorizationCodeReplayed { .. } => "authorization_code.replayed",
+            AuditEvent::LdapSettingsChanged { .. } => "settings.ldap_changed",
+            AuditEvent::AdminGroupsChanged { .. } => "settings.admin_groups_changed",
         }
     }
 
@@ -64,6 +79,7 @@ impl AuditEvent {
             | AuditEvent::ConsentDenied { sub, .. }
             | AuditEvent::AuthorizationCodeReplayed { sub, .. } => Some(sub),
             AuditEvent::SignInFailed { username, .. } => Some(username),
+            AuditEvent::LdapSettingsChanged { actor, .. } | AuditEvent::AdminGroupsChanged { actor, .. } => Some(actor),
         }
     }
 
@@ -87,6 +103,8 @@ impl AuditEvent {
             AuditEvent::SessionEndedByDirectory { .. } => {
                 json!({ "reason": "removed, disabled or expired in the directory" })
             }
+            AuditEvent::LdapSettingsChanged { changed, .. } => json!({ "changed": changed }),
+            AuditEvent::AdminGroupsChanged { groups, .. } => json!({ "groups": groups }),
             AuditEvent::SignedOut { .. } | AuditEvent::ConsentDenied { .. } => json!({}),
         }
     }

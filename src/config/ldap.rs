@@ -310,7 +310,9 @@ impl LdapConfig {
         }
     }
 
-    pub(super) fn validate(&self, problems: &mut Vec<String>) {
+    /// Adds every problem with these settings to `problems` (also used before saving
+    /// settings an administrator changed).
+    pub fn validate(&self, problems: &mut Vec<String>) {
         let servers = self.server_urls();
         if servers.is_empty() {
             problems.push("`ldap.url` is required (ldap://host:port or ldaps://host:port)".into());

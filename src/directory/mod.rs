@@ -8,6 +8,7 @@
 mod account_state;
 mod connection;
 mod connection_pool;
+mod connection_test;
 mod directory_error;
 mod directory_handle;
 mod directory_user;
@@ -18,6 +19,7 @@ mod search_filters;
 mod server_set;
 mod tls;
 
+pub use connection_test::{test_connection, ConnectionReport, ConnectionStep};
 pub use directory_error::{CredentialFailure, DirectoryError};
 pub use directory_handle::DirectoryHandle;
 pub use directory_user::DirectoryUser;

@@ -1,5 +1,6 @@
 //! Shared actix pieces for the HTTP edges: cookies, CSRF, security headers, pages.
 
+pub mod admin_pages;
 pub mod csrf;
 pub mod page_response;
 pub mod pages;

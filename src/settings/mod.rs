@@ -21,6 +21,9 @@ pub enum SettingsError {
     Crypto(#[from] CryptoError),
     #[error("the setting `{0}` was changed by someone else meanwhile; reload and try again")]
     Conflict(&'static str),
+    /// The settings were refused; every problem is listed, in plain words.
+    #[error("the settings are not valid: {}", .0.join("; "))]
+    Invalid(Vec<String>),
 }
 
 /// A stored setting: its JSON value, its decrypted secret part, its version.

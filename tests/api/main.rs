@@ -1,5 +1,6 @@
 //! The integration suite: the real server, a real slapd, SQLite or PostgreSQL.
 
+mod admin_ldap;
 mod architecture;
 mod audit_trail;
 mod authorization_code_flow;
@@ -9,6 +10,7 @@ mod browser_sign_in;
 mod directory;
 mod directory_connections;
 mod directory_mapping;
+mod ldap_settings_live;
 mod login;
 mod migrations;
 mod prompt_and_sessions;
