@@ -143,6 +143,10 @@ listen = "127.0.0.1:$gatehouse_port"
 data_dir = '$work/data'
 demo = true
 
+[admin]
+# Members of these directory groups administer Gatehouse (alice is in admins).
+groups = ["admins"]
+
 [ldap]
 url = "ldap://127.0.0.1:$ldap_port"
 bind_dn = "$service_dn"
@@ -207,6 +211,7 @@ cat <<EOF
              or  carol / carol-password   (no e-mail address, no groups)
     More people: tests/fixtures/ldap/directory.ldif
 
+    Administration:   $issuer/admin  (alice administers: LDAP settings, Test connection)
     Gatehouse:        $issuer/.well-known/openid-configuration
     Logs:             $work/{gatehouse,demo_rp,directory}.log
     Everything in .quickstart/ is thrown away at the next start.

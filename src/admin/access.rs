@@ -57,6 +57,8 @@ pub struct AdminAccessError {
     /// Whether the request went to the JSON API.
     pub api: bool,
     pub demo: bool,
+    /// The page to come back to after signing in.
+    pub return_to: String,
 }
 
 impl std::fmt::Display for AdminAccessError {
@@ -90,7 +92,10 @@ impl ResponseError for AdminAccessError {
             return error.error_response();
         }
         let page = match self.refusal {
-            AdminRefusal::SignInNeeded => return redirect_see_other("/login"),
+            AdminRefusal::SignInNeeded => {
+                let next: String = url::form_urlencoded::byte_serialize(self.return_to.as_bytes()).collect();
+                return redirect_see_other(&format!("/login?next={next}"));
+            }
             AdminRefusal::NotAdministrator => PageError::new(
                 StatusCode::FORBIDDEN,
                 "Administrators only",
@@ -171,6 +176,7 @@ impl FromRequest for AdminSession {
                     refusal: AdminRefusal::Failed,
                     api,
                     demo: false,
+                    return_to: req.path().to_string(),
                 });
             };
             admin_for_request(&state, &req)
@@ -179,6 +185,7 @@ impl FromRequest for AdminSession {
                     refusal,
                     api,
                     demo: state.config.demo,
+                    return_to: req.path().to_string(),
                 })
         })
     }
@@ -214,6 +221,7 @@ impl FromRequest for AdminApiWrite {
                     refusal: AdminRefusal::BadCsrfToken,
                     api: true,
                     demo: false,
+                    return_to: req.path().to_string(),
                 })
             }
         })

@@ -25,6 +25,9 @@ pub struct LoginPage {
     pub username: String,
     /// Shown in an error box above the form.
     pub error: Option<String>,
+    /// A local path to go to after signing in without an application (e.g. `/admin`);
+    /// posted back as `next`. Empty: the start page.
+    pub next: String,
 }
 
 /// `/consent`: asks the person to allow an application the scopes it asked for.
@@ -164,6 +167,7 @@ mod tests {
             client_name: "Wiki".to_owned(),
             username: String::new(),
             error: None,
+            next: String::new(),
         }
     }
 

@@ -33,6 +33,28 @@ pub struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// What the sign-in form shows besides the CSRF token.
+struct LoginFormView<'a> {
+    pending: Option<&'a PendingAuthorization>,
+    client: Option<&'a crate::authorization::client_registry::Client>,
+    username: String,
+    error: Option<&'a str>,
+    next: String,
+}
+
+/// `next` when it is a path on this server (`/admin`), never another site (`//evil`,
+/// `/\evil`, `https://...`): it is where a person lands after signing in.
+fn local_path(next: &str) -> Option<&str> {
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 512
+        && next.bytes().all(|b| b.is_ascii_graphic());
+    safe.then_some(next)
 }
 
 pub async fn get_login(
@@ -52,26 +74,30 @@ pub async fn get_login(
         .as_ref()
         .and_then(|p| p.request.login_hint.clone())
         .unwrap_or_default();
-    Ok(login_form(
-        &state,
-        &req,
-        pending.as_ref(),
-        client.as_deref(),
+    let next = query
+        .next
+        .as_deref()
+        .and_then(local_path)
+        .unwrap_or_default()
+        .to_string();
+    let view = LoginFormView {
+        pending: pending.as_ref(),
+        client: client.as_deref(),
         username,
-        None,
-        StatusCode::OK,
-    ))
+        error: None,
+        next,
+    };
+    Ok(login_form(&state, &req, view, StatusCode::OK))
 }
 
-fn login_form(
-    state: &AppState,
-    req: &HttpRequest,
-    pending: Option<&PendingAuthorization>,
-    client: Option<&crate::authorization::client_registry::Client>,
-    username: String,
-    error: Option<&str>,
-    status: StatusCode,
-) -> HttpResponse {
+fn login_form(state: &AppState, req: &HttpRequest, view: LoginFormView<'_>, status: StatusCode) -> HttpResponse {
+    let LoginFormView {
+        pending,
+        client,
+        username,
+        error,
+        next,
+    } = view;
     let csrf = state.csrf.issue(req, state.secure_cookies());
     let page = LoginPage {
         demo: state.config.demo,
@@ -82,6 +108,7 @@ fn login_form(
             .unwrap_or_else(|| "Gatehouse".into()),
         username,
         error: error.map(str::to_string),
+        next,
     };
     let mut builder = html_response(status);
     builder.insert_header(("Content-Security-Policy", csp_for_client(client)));
@@ -110,16 +137,16 @@ pub async fn post_login(
         }
     };
     let username = form.username.trim().to_string();
+    let next = local_path(&form.next).unwrap_or_default().to_string();
     let again = |error: &str, status: StatusCode| {
-        login_form(
-            &state,
-            &req,
-            pending.as_ref(),
-            client.as_deref(),
-            username.clone(),
-            Some(error),
-            status,
-        )
+        let view = LoginFormView {
+            pending: pending.as_ref(),
+            client: client.as_deref(),
+            username: username.clone(),
+            error: Some(error),
+            next: next.clone(),
+        };
+        login_form(&state, &req, view, status)
     };
     if !state.csrf.verify(&req, state.secure_cookies(), &form.csrf_token) {
         return Ok(again(
@@ -183,10 +210,32 @@ pub async fn post_login(
                 continue_authorization(&state.flow_context(), &client, request, Some(pending), Some(&session)).await?;
             flow_redirect(state.issuer(), outcome, true)
         }
+        _ if !next.is_empty() => redirect_see_other(&format!("{}{next}", state.issuer())),
         _ => redirect_see_other(&format!("{}/", state.issuer())),
     };
     response
         .add_cookie(&session_cookie(cookie_value, state.secure_cookies(), lifetime))
         .map_err(PageError::internal)?;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(local_path("/admin"), Some("/admin"));
+        assert_eq!(local_path("/admin/ldap"), Some("/admin/ldap"));
+        for unsafe_target in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "admin",
+            "",
+            "/a b",
+        ] {
+            assert_eq!(local_path(unsafe_target), None, "{unsafe_target}");
+        }
+    }
 }

@@ -14,6 +14,8 @@ use crate::http::security_headers::{csp_allowing_form_targets, origin_of};
 #[derive(Deserialize)]
 pub struct RequestQuery {
     pub request: Option<String>,
+    /// Where to go after signing in without an application (a local path).
+    pub next: Option<String>,
 }
 
 /// The pending request and its client; `None` when the request expired or is unknown.

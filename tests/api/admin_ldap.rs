@@ -140,9 +140,24 @@ async fn admin_pages_and_api_need_a_signed_in_administrator() {
     let nobody = Browser::new();
     let (status, location, _) = nobody.visit(&app.url("/admin")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location.as_deref(), Some("/login"));
+    assert_eq!(location.as_deref(), Some("/login?next=%2Fadmin"));
     let (status, location, _) = nobody.visit(&app.url("/admin/ldap")).await;
-    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login?next=%2Fadmin%2Fldap"))
+    );
+    // Signing in from there comes back to the page asked for; a foreign target is ignored.
+    let returning = Browser::new();
+    let (status, location, _) = returning
+        .submit_login(&app.url("/login?next=%2Fadmin%2Fldap"), "alice", "alice-password")
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some(app.url("/admin/ldap").as_str()));
+    let (status, location, _) = Browser::new()
+        .submit_login(&app.url("/login?next=%2F%2Fevil.example"), "alice", "alice-password")
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some(app.url("/").as_str()));
     let reply = api_get(&app, &nobody, "/admin/api/ldap").await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reply.error(), Some("unauthorized"));

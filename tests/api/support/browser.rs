@@ -85,7 +85,8 @@ impl Browser {
         (status, location, response.text().await.unwrap_or_default())
     }
 
-    /// Fills in the sign-in page at `login_url`; returns status, Location, body.
+    /// Fills in the sign-in page at `login_url` (with every hidden field it carries, as a
+    /// browser would); returns status, Location, body.
     pub async fn submit_login(
         &self,
         login_url: &str,
@@ -95,16 +96,17 @@ impl Browser {
         let page = self.form_page(login_url).await;
         assert_eq!(page.status, StatusCode::OK, "login page: {}", page.body);
         let action = login_url.split('?').next().expect("url");
-        self.post_form(
-            action,
-            &[
-                ("request", &page.request),
-                ("csrf_token", &page.csrf_token),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
+        let next = hidden_field(&page.body, "next").unwrap_or_default();
+        let mut fields = vec![
+            ("request", page.request.as_str()),
+            ("csrf_token", page.csrf_token.as_str()),
+            ("username", username),
+            ("password", password),
+        ];
+        if !next.is_empty() {
+            fields.push(("next", next.as_str()));
+        }
+        self.post_form(action, &fields).await
     }
 
     /// Answers the consent page at `consent_url`; returns the Location.
