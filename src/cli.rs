@@ -88,6 +88,9 @@ pub struct AddClientArgs {
     /// Skip the consent page for this application.
     #[arg(long)]
     pub first_party: bool,
+    /// Every sign-in to this application needs a second factor (TOTP).
+    #[arg(long)]
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,12 +203,13 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
         ClientsCommand::List => {
             for client in list_clients(&db).await? {
                 println!(
-                    "{}\t{}\t{}\t{}{}\n\tredirect: {}\n\tpost-logout: {}",
+                    "{}\t{}\t{}\t{}{}{}\n\tredirect: {}\n\tpost-logout: {}",
                     client.client_id,
                     client.display_name(),
                     client.auth_method.as_str(),
                     client.source,
                     if client.first_party { "\tfirst-party" } else { "" },
+                    if client.require_mfa { "\trequire-mfa" } else { "" },
                     client.redirect_uris.join(" "),
                     client.post_logout_redirect_uris.join(" "),
                 );
@@ -240,6 +244,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 post_logout_redirect_uris: args.post_logout_redirect_uris,
                 auth_method,
                 first_party: args.first_party,
+                require_mfa: args.require_mfa,
             };
             add_client(&db, &client, SystemClock.now_unix()).await?;
             println!("client_id:     {}", client.client_id);

@@ -57,6 +57,7 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub ldap: LdapConfig,
     pub admin: AdminConfig,
+    pub mfa: MfaConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -72,6 +73,7 @@ impl Default for Config {
             lifetimes: Lifetimes::default(),
             ldap: LdapConfig::default(),
             admin: AdminConfig::default(),
+            mfa: MfaConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -98,6 +100,107 @@ impl AdminConfig {
             } else if !seen.insert(group.as_str()) {
                 problems.push(format!("`admin.groups`: `{group}` is listed twice"));
             }
+        }
+    }
+}
+
+/// Who must prove a second factor after the password (`[mfa] policy`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicyName {
+    /// People may enrol a TOTP authenticator; those who did are asked for a code.
+    #[default]
+    Optional,
+    /// Everyone; people without one enrol at their next sign-in.
+    Required,
+    /// Members of `[mfa] groups`; everyone else as with `optional`.
+    Groups,
+}
+
+/// The HMAC of the TOTP codes (`[mfa] algorithm`). Authenticator apps all support SHA1;
+/// many ignore the others.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub enum TotpAlgorithm {
+    #[default]
+    #[serde(rename = "SHA1", alias = "sha1")]
+    Sha1,
+    #[serde(rename = "SHA256", alias = "sha256")]
+    Sha256,
+    #[serde(rename = "SHA512", alias = "sha512")]
+    Sha512,
+}
+
+/// The `[mfa]` section: the TOTP second factor.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MfaConfig {
+    pub policy: MfaPolicyName,
+    /// Directory groups whose members need a second factor (`policy = "groups"` only).
+    pub groups: Vec<String>,
+    /// Shown by the authenticator app above the code.
+    pub issuer_name: String,
+    /// The account shown in the app: `{username}` and `{email}` are replaced.
+    pub account_label: String,
+    pub algorithm: TotpAlgorithm,
+    /// 6 to 8.
+    pub digits: u32,
+    /// Seconds per code.
+    pub period: u64,
+    /// Wrong codes in a row before the lockout (earlier ones wait 1, 2, 4... seconds).
+    pub max_failed_attempts: u32,
+    pub lockout_seconds: i64,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        MfaConfig {
+            policy: MfaPolicyName::Optional,
+            groups: Vec::new(),
+            issuer_name: "Gatehouse".into(),
+            account_label: "{username}".into(),
+            algorithm: TotpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+            max_failed_attempts: 5,
+            lockout_seconds: 900,
+        }
+    }
+}
+
+impl MfaConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        match self.policy {
+            MfaPolicyName::Groups if self.groups.is_empty() => {
+                problems.push("`mfa.groups` must name at least one group when `mfa.policy = \"groups\"`".into())
+            }
+            MfaPolicyName::Optional | MfaPolicyName::Required if !self.groups.is_empty() => problems.push(
+                "`mfa.groups` is only used with `mfa.policy = \"groups\"`; remove it or change the policy".into(),
+            ),
+            _ => {}
+        }
+        if self.groups.iter().any(|g| g.trim().is_empty()) {
+            problems.push("`mfa.groups` must not contain an empty group name".into());
+        }
+        if self.issuer_name.trim().is_empty() || self.issuer_name.contains(':') {
+            problems.push("`mfa.issuer_name` must be a non-empty name without `:`".into());
+        }
+        let label_without_placeholders = self.account_label.replace("{username}", "").replace("{email}", "");
+        if self.account_label.trim().is_empty() || label_without_placeholders.contains(':') {
+            problems.push("`mfa.account_label` must be non-empty and contain no `:`".into());
+        } else if label_without_placeholders.contains('{') || label_without_placeholders.contains('}') {
+            problems.push("`mfa.account_label` may only use the placeholders {username} and {email}".into());
+        }
+        if !(6..=8).contains(&self.digits) {
+            problems.push("`mfa.digits` must be 6, 7 or 8".into());
+        }
+        if !(10..=300).contains(&self.period) {
+            problems.push("`mfa.period` must be between 10 and 300 seconds (authenticator apps expect 30)".into());
+        }
+        if !(1..=100).contains(&self.max_failed_attempts) {
+            problems.push("`mfa.max_failed_attempts` must be between 1 and 100".into());
+        }
+        if !(1..=86_400).contains(&self.lockout_seconds) {
+            problems.push("`mfa.lockout_seconds` must be between 1 and 86400".into());
         }
     }
 }
@@ -190,6 +293,9 @@ pub struct ClientConfig {
     /// First-party clients skip the consent page.
     #[serde(default)]
     pub first_party: bool,
+    /// Every sign-in to this client needs a second factor.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 fn default_auth_method() -> TokenEndpointAuthMethod {
@@ -309,6 +415,7 @@ impl Config {
         }
         self.ldap.validate(&mut problems);
         self.admin.validate(&mut problems);
+        self.mfa.validate(&mut problems);
         self.validate_clients(&mut problems);
         problems
     }

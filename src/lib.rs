@@ -14,6 +14,7 @@ pub mod storage;
 pub mod audit;
 pub mod authorization;
 pub mod keys;
+pub mod mfa;
 pub mod settings;
 pub mod tokens;
 

@@ -6,6 +6,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_foundation;
 mod m20261128_000002_create_audit_events;
 mod m20261128_000003_create_settings;
+mod m20261128_000004_create_mfa;
+mod m20261128_000005_client_require_mfa;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_foundation::Migration),
             Box::new(m20261128_000002_create_audit_events::Migration),
             Box::new(m20261128_000003_create_settings::Migration),
+            Box::new(m20261128_000004_create_mfa::Migration),
+            Box::new(m20261128_000005_client_require_mfa::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod api_error;
 pub mod ldap_form;
 pub mod ldap_settings;
+pub mod second_factor;
 pub mod setup;
 
 use actix_web::web;
@@ -14,4 +15,5 @@ pub fn configure_admin_routes(cfg: &mut web::ServiceConfig) {
     access::configure(cfg);
     setup::configure(cfg);
     ldap_settings::configure(cfg);
+    second_factor::configure(cfg);
 }

@@ -5,7 +5,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
 
 use crate::oidc::{authorize_endpoint, discovery_endpoint, end_session_endpoint, token_endpoint, userinfo_endpoint};
-use crate::web::{consent_page, health, home_page, login_page, static_route};
+use crate::web::{account_page, consent_page, health, home_page, login_page, static_route, totp_page};
 
 /// Cross-origin access for endpoints browser applications call directly (no cookies).
 fn cors() -> DefaultHeaders {
@@ -56,6 +56,31 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/login")
             .route(web::get().to(login_page::get_login))
             .route(web::post().to(login_page::post_login)),
+    )
+    .service(
+        web::resource("/login/totp")
+            .route(web::get().to(totp_page::get_login_totp))
+            .route(web::post().to(totp_page::post_login_totp)),
+    )
+    .service(
+        web::resource("/login/totp/enrol")
+            .route(web::get().to(totp_page::get_login_totp_enrol))
+            .route(web::post().to(totp_page::post_login_totp_enrol)),
+    )
+    .route("/login/continue", web::get().to(totp_page::get_login_continue))
+    .route("/account", web::get().to(account_page::get_account))
+    .service(
+        web::resource("/account/totp/enrol")
+            .route(web::get().to(account_page::get_account_totp_enrol))
+            .route(web::post().to(account_page::post_account_totp_enrol)),
+    )
+    .route(
+        "/account/totp/reset",
+        web::post().to(account_page::post_account_totp_reset),
+    )
+    .route(
+        "/account/recovery-codes",
+        web::post().to(account_page::post_account_recovery_codes),
     )
     .service(
         web::resource("/consent")

@@ -81,6 +81,7 @@ impl AppState {
             issuer: &self.config.issuer,
             lifetimes: &self.config.lifetimes,
             audit: &self.audit,
+            mfa: &self.config.mfa,
             now: self.now(),
         }
     }

@@ -53,6 +53,37 @@ pub enum AuditEvent {
         actor: String,
         groups: Vec<String>,
     },
+    /// A person confirmed a new TOTP authenticator (and got new recovery codes).
+    TotpEnrolled {
+        sub: String,
+    },
+    /// A TOTP code was accepted as the second factor.
+    TotpVerified {
+        sub: String,
+    },
+    /// A second-factor code (TOTP or recovery) was refused; `reason` is `wrong_code`,
+    /// `replayed` or `wrong_recovery_code`. The code itself is never recorded.
+    TotpFailed {
+        sub: String,
+        reason: &'static str,
+    },
+    /// Too many wrong codes: no code is checked before `until`.
+    TotpLockedOut {
+        sub: String,
+        until: i64,
+    },
+    RecoveryCodeUsed {
+        sub: String,
+        remaining: usize,
+    },
+    RecoveryCodesRegenerated {
+        sub: String,
+    },
+    /// The second factor of `sub` was removed by `by` (the person, or an administrator).
+    TotpReset {
+        sub: String,
+        by: String,
+    },
 }
 
 impl AuditEvent {
@@ -67,6 +98,13 @@ impl AuditEvent {
             AuditEvent::AuthorizationCodeReplayed { .. } => "authorization_code.replayed",
             AuditEvent::LdapSettingsChanged { .. } => "settings.ldap_changed",
             AuditEvent::AdminGroupsChanged { .. } => "settings.admin_groups_changed",
+            AuditEvent::TotpEnrolled { .. } => "totp.enrolled",
+            AuditEvent::TotpVerified { .. } => "totp.verified",
+            AuditEvent::TotpFailed { .. } => "totp.failed",
+            AuditEvent::TotpLockedOut { .. } => "totp.locked_out",
+            AuditEvent::RecoveryCodeUsed { .. } => "recovery_code.used",
+            AuditEvent::RecoveryCodesRegenerated { .. } => "recovery_codes.regenerated",
+            AuditEvent::TotpReset { .. } => "totp.reset",
         }
     }
 
@@ -80,6 +118,13 @@ impl AuditEvent {
             | AuditEvent::AuthorizationCodeReplayed { sub, .. } => Some(sub),
             AuditEvent::SignInFailed { username, .. } => Some(username),
             AuditEvent::LdapSettingsChanged { actor, .. } | AuditEvent::AdminGroupsChanged { actor, .. } => Some(actor),
+            AuditEvent::TotpEnrolled { sub }
+            | AuditEvent::TotpVerified { sub }
+            | AuditEvent::TotpFailed { sub, .. }
+            | AuditEvent::TotpLockedOut { sub, .. }
+            | AuditEvent::RecoveryCodeUsed { sub, .. }
+            | AuditEvent::RecoveryCodesRegenerated { sub } => Some(sub),
+            AuditEvent::TotpReset { by, .. } => Some(by),
         }
     }
 
@@ -105,7 +150,15 @@ impl AuditEvent {
             }
             AuditEvent::LdapSettingsChanged { changed, .. } => json!({ "changed": changed }),
             AuditEvent::AdminGroupsChanged { groups, .. } => json!({ "groups": groups }),
-            AuditEvent::SignedOut { .. } | AuditEvent::ConsentDenied { .. } => json!({}),
+            AuditEvent::TotpFailed { reason, .. } => json!({ "reason": reason }),
+            AuditEvent::TotpLockedOut { until, .. } => json!({ "until": until }),
+            AuditEvent::RecoveryCodeUsed { remaining, .. } => json!({ "remaining": remaining }),
+            AuditEvent::TotpReset { sub, .. } => json!({ "sub": sub }),
+            AuditEvent::SignedOut { .. }
+            | AuditEvent::ConsentDenied { .. }
+            | AuditEvent::TotpEnrolled { .. }
+            | AuditEvent::TotpVerified { .. }
+            | AuditEvent::RecoveryCodesRegenerated { .. } => json!({}),
         }
     }
 }

@@ -69,6 +69,10 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
+    /// Requested authentication context classes, in order of preference (OpenID Connect
+    /// Core 3.1.2.1). Voluntary: values Gatehouse does not know are ignored.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
 }
 
 /// Why a request cannot even be answered at its redirect URI.
@@ -240,6 +244,10 @@ pub fn validate_request(
         max_age,
         login_hint: raw.get("login_hint").map(str::to_string),
         id_token_hint: raw.get("id_token_hint").map(str::to_string),
+        acr_values: raw
+            .get("acr_values")
+            .map(|text| text.split(' ').filter(|v| !v.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
     })
 }
 

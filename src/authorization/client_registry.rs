@@ -20,6 +20,8 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     pub auth_method: TokenEndpointAuthMethod,
     pub first_party: bool,
+    /// Every sign-in to this client needs a second factor (step-up for password-only sessions).
+    pub require_mfa: bool,
     /// `config` when seeded from the file, `cli` when added with `gatehouse clients add`.
     pub source: String,
 }
@@ -70,6 +72,7 @@ impl Client {
             name: model.name,
             secret_hash: model.secret_hash,
             first_party: model.first_party,
+            require_mfa: model.require_mfa,
             source: model.source,
         }
     }
@@ -91,6 +94,7 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub auth_method: TokenEndpointAuthMethod,
     pub first_party: bool,
+    pub require_mfa: bool,
 }
 
 impl From<&ClientConfig> for NewClient {
@@ -103,6 +107,7 @@ impl From<&ClientConfig> for NewClient {
             post_logout_redirect_uris: config.post_logout_redirect_uris.clone(),
             auth_method: config.token_endpoint_auth_method,
             first_party: config.first_party,
+            require_mfa: config.require_mfa,
         }
     }
 }
@@ -118,6 +123,7 @@ fn active_model(client: &NewClient, source: &str, now: i64) -> clients::ActiveMo
         ),
         token_endpoint_auth_method: Set(client.auth_method.as_str().to_string()),
         first_party: Set(client.first_party),
+        require_mfa: Set(client.require_mfa),
         source: Set(source.to_string()),
         created_at: Set(now),
     }
@@ -275,6 +281,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             first_party: false,
+            require_mfa: false,
             source: "cli".into(),
         }
     }

@@ -10,9 +10,12 @@ use super::browser_session::BrowserSession;
 use super::client_registry::Client;
 use super::consent::{has_consent, record_consent};
 use super::pending_authorization::{delete_pending_authorization, save_pending_authorization, PendingAuthorization};
+use super::people::find_person;
+use super::second_factor::{client_demands_second_factor, has_second_factor, second_factor_need, SecondFactorNeed};
 use crate::audit::{AuditEvent, AuditLog};
-use crate::config::Lifetimes;
+use crate::config::{Lifetimes, MfaConfig};
 use crate::keys::KeyRing;
+use crate::mfa::{MfaError, MfaPolicy};
 use crate::tokens::id_token::read_id_token_hint;
 
 pub struct FlowContext<'a> {
@@ -21,6 +24,8 @@ pub struct FlowContext<'a> {
     pub issuer: &'a str,
     pub lifetimes: &'a Lifetimes,
     pub audit: &'a AuditLog,
+    /// The `[mfa]` settings: who needs a second factor.
+    pub mfa: &'a MfaConfig,
     pub now: i64,
 }
 
@@ -32,6 +37,9 @@ pub enum FlowOutcome {
     Login(PendingAuthorization),
     /// The person must approve the requested scopes.
     Consent(PendingAuthorization),
+    /// The person is signed in with the password only and must prove a second factor
+    /// (step-up), or set one up.
+    SecondFactor(PendingAuthorization),
 }
 
 /// The response to the client, with `state` and `iss` (RFC 9207) added.
@@ -109,6 +117,39 @@ pub async fn continue_authorization(
         }
     };
 
+    if !has_second_factor(&session.amr) {
+        let groups = find_person(ctx.db, &session.user_id)
+            .await?
+            .map(|person| person.claims.groups)
+            .unwrap_or_default();
+        let need = second_factor_need(
+            ctx.db,
+            &MfaPolicy::from(ctx.mfa),
+            client_demands_second_factor(client, Some(&request)),
+            &session.user_id,
+            &groups,
+        )
+        .await
+        .map_err(database_error)?;
+        if need != SecondFactorNeed::None {
+            if request.prompt.none {
+                return finish_with_error(
+                    ctx,
+                    &request,
+                    pending,
+                    "interaction_required",
+                    "the person must prove a second factor",
+                )
+                .await;
+            }
+            let pending = match pending {
+                Some(pending) => pending,
+                None => save_pending_authorization(ctx.db, &request, ctx.now, ctx.lifetimes.login).await?,
+            };
+            return Ok(FlowOutcome::SecondFactor(pending));
+        }
+    }
+
     let consented = client.first_party
         || (!request.prompt.consent
             && has_consent(ctx.db, &session.user_id, &client.client_id, &request.scope).await?);
@@ -130,6 +171,14 @@ pub async fn continue_authorization(
         return Ok(FlowOutcome::Consent(pending));
     }
     issue_code(ctx, &request, pending, session).await
+}
+
+/// The flow speaks `DbErr`; a second-factor lookup only fails in the database.
+fn database_error(error: MfaError) -> sea_orm::DbErr {
+    match error {
+        MfaError::Database(error) => error,
+        other => sea_orm::DbErr::Custom(other.to_string()),
+    }
 }
 
 /// The person's answer on the consent page.

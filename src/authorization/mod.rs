@@ -11,4 +11,5 @@ pub mod pending_authorization;
 pub mod people;
 pub mod released_claims;
 pub mod scopes;
+pub mod second_factor;
 pub mod token_exchange;

@@ -8,6 +8,7 @@ use super::authorization_code::{
 };
 use super::people::find_person;
 use super::scopes::ScopeSet;
+use super::second_factor::acr_for_amr;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::authorization::released_claims::scoped_claims;
 use crate::config::Lifetimes;
@@ -156,6 +157,12 @@ fn mint_tokens(
         gid: grant_id.to_string(),
     };
     let access_token = sign_access_token(ctx.keys, &access_claims)?;
+    let amr: Vec<String> = record
+        .amr
+        .split(' ')
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect();
     let id_claims = IdTokenClaims {
         iss: ctx.issuer.to_string(),
         sub: record.user_id.clone(),
@@ -166,12 +173,8 @@ fn mint_tokens(
         auth_time: record.auth_time,
         nonce: record.nonce.clone(),
         at_hash: Some(left_half_hash(&access_token)),
-        amr: record
-            .amr
-            .split(' ')
-            .filter(|m| !m.is_empty())
-            .map(str::to_string)
-            .collect(),
+        acr: Some(acr_for_amr(&amr).to_string()),
+        amr,
         sid: record.sid.clone(),
         extra: scoped_claims(person, &scope, ctx.email_verified),
     };

@@ -2,6 +2,7 @@
 
 pub mod admin_pages;
 pub mod csrf;
+pub mod mfa_pages;
 pub mod page_response;
 pub mod pages;
 pub mod redirect;

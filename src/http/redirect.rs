@@ -29,6 +29,7 @@ pub fn flow_redirect(issuer: &str, outcome: FlowOutcome, after_post: bool) -> Ht
         FlowOutcome::Redirect(location) => location,
         FlowOutcome::Login(pending) => format!("{issuer}/login?request={}", pending.id),
         FlowOutcome::Consent(pending) => format!("{issuer}/consent?request={}", pending.id),
+        FlowOutcome::SecondFactor(pending) => format!("{issuer}/login/totp?request={}", pending.id),
     };
     if after_post {
         redirect_see_other(&location)

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::app::state::AppState;
 use crate::authorization::scopes::SUPPORTED_SCOPES;
+use crate::authorization::second_factor::SUPPORTED_ACR_VALUES;
 
 /// The discovery document for `issuer`, true to what is implemented; `extra_claims` are
 /// the claim names configured in `[ldap.extra_claims]`.
@@ -22,6 +23,7 @@ pub fn discovery_document<'a>(issuer: &str, extra_claims: impl IntoIterator<Item
         "nonce",
         "at_hash",
         "amr",
+        "acr",
         "sid",
         "azp",
         "name",
@@ -49,6 +51,7 @@ pub fn discovery_document<'a>(issuer: &str, extra_claims: impl IntoIterator<Item
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
+        "acr_values_supported": SUPPORTED_ACR_VALUES,
         "claim_types_supported": ["normal"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,

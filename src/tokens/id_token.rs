@@ -20,6 +20,9 @@ pub struct IdTokenClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
     pub amr: Vec<String>,
+    /// The authentication context class: password only, or with a second factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     pub sid: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

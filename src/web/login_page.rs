@@ -11,13 +11,16 @@ use crate::authorization::browser_session::{end_session, start_session};
 use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::PendingAuthorization;
 use crate::authorization::people::record_sign_in;
+use crate::authorization::second_factor::{client_demands_second_factor, second_factor_need, SecondFactorNeed};
 use crate::directory::Directory;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::LoginPage;
 use crate::http::redirect::{flow_redirect, redirect_see_other};
 use crate::http::session_cookie::session_cookie;
+use crate::mfa::MfaPolicy;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
+use super::totp_page::{begin_second_factor, mfa_failure};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 const DIRECTORY_UNAVAILABLE: &str =
@@ -190,6 +193,25 @@ pub async fn post_login(
 
     let now = state.now();
     let person = record_sign_in(&state.db, &user, now).await?;
+    let client_demands = client
+        .as_deref()
+        .is_some_and(|client| client_demands_second_factor(client, pending.as_ref().map(|p| &p.request)));
+    let need = second_factor_need(
+        &state.db,
+        &MfaPolicy::from(&state.config.mfa),
+        client_demands,
+        &person.id,
+        &person.claims.groups,
+    )
+    .await
+    .map_err(mfa_failure)?;
+    if need != SecondFactorNeed::None {
+        // The password was right; the session starts only after the second factor.
+        tracing::info!(sub = %person.id, "password accepted, second factor owed");
+        let request_id = pending.as_ref().map(|p| p.id.as_str());
+        let next_path = (!next.is_empty()).then_some(next.as_str());
+        return begin_second_factor(&state, &person.id, need, request_id, next_path).await;
+    }
     if let Some(previous) = state.current_session(&req).await? {
         end_session(&state.db, &previous.sid, now).await?;
     }

@@ -1,9 +1,11 @@
 //! Server-rendered pages for people: sign-in, consent, home; plus health checks and the
 //! embedded static files.
 
+pub mod account_page;
 pub mod consent_page;
 pub mod health;
 pub mod home_page;
 pub mod login_page;
 mod page_support;
 pub mod static_route;
+pub mod totp_page;

@@ -50,6 +50,7 @@ fn domain_code_knows_nothing_of_http_or_templates() {
         "authorization",
         "audit",
         "settings",
+        "mfa",
     ];
     let found = offenders(
         &domain,

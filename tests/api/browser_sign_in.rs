@@ -116,6 +116,7 @@ async fn spawn_app_for(rp_server: &RelyingPartyServer) -> TestApp {
         post_logout_redirect_uris: vec![rp_server.url("/")],
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         first_party: false,
+        require_mfa: false,
     };
     spawn_app_with(move |config| config.clients.push(client)).await
 }

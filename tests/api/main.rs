@@ -17,4 +17,5 @@ mod prompt_and_sessions;
 mod session_recheck;
 mod support;
 mod token_endpoint;
+mod totp_flow;
 mod userinfo_and_logout;

@@ -10,6 +10,7 @@ fn client(method: TokenEndpointAuthMethod) -> Client {
         post_logout_redirect_uris: vec![],
         auth_method: method,
         first_party: false,
+        require_mfa: false,
         source: "cli".into(),
     }
 }

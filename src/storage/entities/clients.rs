@@ -16,6 +16,8 @@ pub struct Model {
     pub post_logout_redirect_uris: String,
     pub token_endpoint_auth_method: String,
     pub first_party: bool,
+    /// Every sign-in to this client needs a second factor.
+    pub require_mfa: bool,
     /// `config` (seeded from the file) or `cli`.
     pub source: String,
     pub created_at: i64,

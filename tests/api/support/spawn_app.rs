@@ -47,6 +47,7 @@ fn client(
         post_logout_redirect_uris: vec![CONFIDENTIAL_POST_LOGOUT.into()],
         token_endpoint_auth_method: method,
         first_party,
+        require_mfa: false,
     }
 }
 
