@@ -20,6 +20,7 @@ use serde_json::json;
 use super::api_error::ApiError;
 use crate::app::state::AppState;
 use crate::authorization::people::find_person;
+use crate::authorization::second_factor::has_second_factor;
 use crate::http::admin_pages::AdminIndexPage;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::redirect_see_other;
@@ -44,6 +45,9 @@ pub struct AdminSession {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminRefusal {
     SignInNeeded,
+    /// An administrator signed in with the password only: administration needs the second
+    /// factor too.
+    SecondFactorNeeded,
     NotAdministrator,
     BadCsrfToken,
     /// Something failed on the way (already logged).
@@ -70,8 +74,8 @@ impl std::fmt::Display for AdminAccessError {
 impl ResponseError for AdminAccessError {
     fn status_code(&self) -> StatusCode {
         match (&self.refusal, self.api) {
-            (AdminRefusal::SignInNeeded, true) => StatusCode::UNAUTHORIZED,
-            (AdminRefusal::SignInNeeded, false) => StatusCode::SEE_OTHER,
+            (AdminRefusal::SignInNeeded | AdminRefusal::SecondFactorNeeded, true) => StatusCode::UNAUTHORIZED,
+            (AdminRefusal::SignInNeeded | AdminRefusal::SecondFactorNeeded, false) => StatusCode::SEE_OTHER,
             (AdminRefusal::NotAdministrator | AdminRefusal::BadCsrfToken, _) => StatusCode::FORBIDDEN,
             (AdminRefusal::Failed, _) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -81,6 +85,11 @@ impl ResponseError for AdminAccessError {
         if self.api {
             let error = match self.refusal {
                 AdminRefusal::SignInNeeded => ApiError::unauthorized(),
+                AdminRefusal::SecondFactorNeeded => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "insufficient_user_authentication",
+                    "administration needs a session signed in with the second factor",
+                ),
                 AdminRefusal::NotAdministrator => ApiError::forbidden(),
                 AdminRefusal::BadCsrfToken => ApiError::bad_csrf(),
                 AdminRefusal::Failed => ApiError::new(
@@ -92,7 +101,7 @@ impl ResponseError for AdminAccessError {
             return error.error_response();
         }
         let page = match self.refusal {
-            AdminRefusal::SignInNeeded => {
+            AdminRefusal::SignInNeeded | AdminRefusal::SecondFactorNeeded => {
                 let next: String = url::form_urlencoded::byte_serialize(self.return_to.as_bytes()).collect();
                 return redirect_see_other(&format!("/login?next={next}"));
             }
@@ -147,6 +156,9 @@ pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<Ad
     if via.is_empty() {
         tracing::info!(sub = %person.id, path = %req.path(), "admin access refused: not in an administrator group");
         return Err(AdminRefusal::NotAdministrator);
+    }
+    if !has_second_factor(&session.amr) {
+        return Err(AdminRefusal::SecondFactorNeeded);
     }
     Ok(AdminSession {
         sub: person.id,

@@ -18,6 +18,7 @@ use crate::http::pages::LoginPage;
 use crate::http::redirect::{flow_redirect, redirect_see_other};
 use crate::http::session_cookie::session_cookie;
 use crate::mfa::MfaPolicy;
+use crate::settings::admin_groups::load_admin_groups;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
 use super::totp_page::{begin_second_factor, mfa_failure};
@@ -47,6 +48,18 @@ struct LoginFormView<'a> {
     username: String,
     error: Option<&'a str>,
     next: String,
+}
+
+/// Administration always needs the second factor: an administrator signing in for the
+/// admin pages goes through it (or enrols) whatever the policy.
+async fn is_administrator(state: &AppState, groups: &[String]) -> Result<bool, PageError> {
+    let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, state.now())
+        .await
+        .map_err(PageError::internal)?;
+    Ok(admin
+        .groups
+        .iter()
+        .any(|admin_group| groups.iter().any(|group| group.eq_ignore_ascii_case(admin_group))))
 }
 
 /// `next` when it is a path on this server (`/admin`), never another site (`//evil`,
@@ -195,7 +208,8 @@ pub async fn post_login(
     let person = record_sign_in(&state.db, &user, now).await?;
     let client_demands = client
         .as_deref()
-        .is_some_and(|client| client_demands_second_factor(client, pending.as_ref().map(|p| &p.request)));
+        .is_some_and(|client| client_demands_second_factor(client, pending.as_ref().map(|p| &p.request)))
+        || (next.starts_with("/admin") && is_administrator(&state, &person.claims.groups).await?);
     let need = second_factor_need(
         &state.db,
         &MfaPolicy::from(&state.config.mfa),

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::support::browser::{hidden_field, Browser};
 use crate::support::oauth::*;
+use crate::support::second_factor::sign_in_for_administration;
 use crate::support::slapd::TestSlapd;
 use crate::support::spawn_app::*;
 
@@ -19,9 +20,16 @@ async fn spawn_admin_app() -> TestApp {
     spawn_app_with(|config| config.admin.groups = vec!["admins".into()]).await
 }
 
+/// A browser signed in as `username`: an administrator (alice) through the password and
+/// the second factor, which administration needs; anyone else with the password.
 async fn signed_in(app: &TestApp, username: &str) -> Browser {
     let browser = Browser::new();
-    sign_in(app, &browser, username, &format!("{username}-password")).await;
+    let password = format!("{username}-password");
+    if username == "alice" {
+        sign_in_for_administration(app, &browser, username, &password).await;
+    } else {
+        sign_in(app, &browser, username, &password).await;
+    }
     browser
 }
 
@@ -146,13 +154,30 @@ async fn admin_pages_and_api_need_a_signed_in_administrator() {
         (status, location.as_deref()),
         (StatusCode::SEE_OTHER, Some("/login?next=%2Fadmin%2Fldap"))
     );
-    // Signing in from there comes back to the page asked for; a foreign target is ignored.
+    // Signing in from there asks an administrator for the second factor (administration
+    // needs it whatever the policy); a foreign target is ignored.
     let returning = Browser::new();
     let (status, location, _) = returning
         .submit_login(&app.url("/login?next=%2Fadmin%2Fldap"), "alice", "alice-password")
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location.as_deref(), Some(app.url("/admin/ldap").as_str()));
+    assert!(
+        location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&app.url("/login/totp/enrol"))),
+        "{location:?}"
+    );
+    // A password-only session of an administrator is not enough.
+    let password_only = Browser::new();
+    sign_in(&app, &password_only, "alice", "alice-password").await;
+    let (status, location, _) = password_only.visit(&app.url("/admin")).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login?next=%2Fadmin"))
+    );
+    let reply = api_get(&app, &password_only, "/admin/api/ldap").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.error(), Some("insufficient_user_authentication"));
     let (status, location, _) = Browser::new()
         .submit_login(&app.url("/login?next=%2F%2Fevil.example"), "alice", "alice-password")
         .await;
@@ -514,7 +539,8 @@ async fn the_ldap_page_tests_and_saves_without_ever_showing_the_password() {
 #[tokio::test]
 async fn first_run_setup_names_the_administrators_once() {
     let app = spawn_app().await;
-    let alice = signed_in(&app, "alice").await;
+    let alice = Browser::new();
+    sign_in(&app, &alice, "alice", "alice-password").await;
     let (status, _, _) = alice.visit(&app.url("/admin")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "nobody administers before the setup");
 
@@ -607,6 +633,13 @@ async fn first_run_setup_names_the_administrators_once() {
         )
         .await;
     assert_eq!(status, StatusCode::GONE);
+    let (status, location, _) = alice.visit(&app.url("/admin")).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login?next=%2Fadmin")),
+        "her password-only session needs the second factor for administration"
+    );
+    let alice = signed_in(&app, "alice").await;
     let (status, _, body) = alice.visit(&app.url("/admin")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let bob = signed_in(&app, "bob").await;

@@ -8,11 +8,11 @@ use gatehouse::clock::Clock;
 use gatehouse::config::{ClientConfig, MfaPolicyName, Secret, TokenEndpointAuthMethod};
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
-use totp_rs::{Algorithm, TOTP};
 
 use crate::support::browser::{hidden_field, Browser};
 use crate::support::jwt::decode_jwt_payload;
 use crate::support::oauth::*;
+use crate::support::second_factor::{code_at, texts};
 use crate::support::spawn_app::*;
 
 const FIRST_PARTY: Option<(&str, &str)> = Some((FIRST_PARTY_ID, FIRST_PARTY_SECRET));
@@ -46,23 +46,6 @@ async fn spawn_with_policy(policy: MfaPolicyName, groups: &[&str]) -> TestApp {
         config.clients.push(mfa_client());
     })
     .await
-}
-
-/// The code of `secret` (base32, spaces allowed) at Unix time `at`, with the defaults
-/// (SHA-1, 6 digits, 30 s).
-fn code_at(secret: &str, at: i64) -> String {
-    let compact: String = secret.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = totp_rs::Secret::Encoded(compact).to_bytes().expect("base32 secret");
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new()).generate(at as u64)
-}
-
-fn texts(body: &str, css: &str) -> Vec<String> {
-    let document = Html::parse_document(body);
-    let selector = Selector::parse(css).expect("valid selector");
-    document
-        .select(&selector)
-        .map(|element| element.text().collect::<String>())
-        .collect()
 }
 
 fn first_party_request() -> AuthorizeRequest {

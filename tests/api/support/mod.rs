@@ -3,6 +3,7 @@ pub mod database;
 pub mod jwt;
 pub mod oauth;
 pub mod relying_party;
+pub mod second_factor;
 pub mod slapd;
 pub mod spawn_app;
 pub mod webdriver;
