@@ -15,7 +15,7 @@ use crate::config::{
 };
 use crate::crypto::random_token;
 use crate::directory::{Directory, LdapDirectory};
-use crate::keys::KeyRing;
+use crate::keys::{list_signing_keys, revoke_signing_key, rotate_signing_keys_now, KeyRing, KeyStatus, RotationPolicy};
 use crate::settings::ldap_settings::read_ldap_settings;
 use crate::Application;
 
@@ -44,7 +44,7 @@ pub enum Command {
     /// Manage registered applications.
     #[command(subcommand)]
     Clients(ClientsCommand),
-    /// Inspect the signing keys.
+    /// Inspect, rotate and revoke the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Check the directory settings.
@@ -95,8 +95,17 @@ pub struct AddClientArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the signing keys and their states.
+    /// List the signing keys, their states and dates.
     List,
+    /// Rotate now: the next key signs from now on, the signing key is retired, and a new
+    /// next key is generated. Running servers follow within `keys.reload_interval`.
+    Rotate,
+    /// Revoke a (compromised) key: out of the JWKS, its tokens refused. Revoking the
+    /// signing key rotates at once.
+    Revoke {
+        /// The key's `kid`, as `keys list` shows it.
+        kid: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,22 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients(command) => clients(config, command).await,
-        Command::Keys(KeysCommand::List) => {
-            let master_key = load_master_key(&config)?;
-            let db = open_database(&config).await?;
-            let ring = KeyRing::load_or_create(&db, &master_key, &SystemClock).await?;
-            println!("{:<45} {:<6} {:<8} CREATED", "KID", "ALG", "STATUS");
-            for key in ring.list() {
-                println!(
-                    "{:<45} {:<6} {:<8} {}",
-                    key.kid,
-                    key.algorithm,
-                    key.status.as_str(),
-                    key.created_at
-                );
-            }
-            Ok(())
-        }
+        Command::Keys(command) => keys(config, command).await,
         Command::Ldap(LdapCommand::Test { username }) => ldap_test(config, &username).await,
     }
 }
@@ -195,6 +189,78 @@ async fn print_setup_link(app: &Application, issuer: &str) -> anyhow::Result<()>
         println!("first-run setup: open {link}");
     }
     Ok(())
+}
+
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let master_key = load_master_key(&config)?;
+    let db = open_database(&config).await?;
+    let ring = KeyRing::load_or_create_with_bits(&db, &master_key, &SystemClock, config.keys.rsa_bits).await?;
+    let policy = RotationPolicy::from_config(&config);
+    let now = SystemClock.now_unix();
+    match command {
+        KeysCommand::List => {}
+        KeysCommand::Rotate => {
+            let outcome = rotate_signing_keys_now(&db, &master_key, &ring, now, &policy).await?;
+            if let Some(kid) = &outcome.promoted {
+                println!("now signing with {kid}");
+            }
+            for kid in &outcome.retired {
+                println!("retired {kid}");
+            }
+            if let Some(kid) = &outcome.generated_next {
+                println!("generated the next key {kid}");
+            }
+        }
+        KeysCommand::Revoke { kid } => {
+            let outcome = revoke_signing_key(&db, &master_key, &ring, &kid, now, &policy).await?;
+            if outcome.previous_status == KeyStatus::Revoked {
+                println!("{kid} was already revoked");
+            } else {
+                println!("revoked {kid} (was {})", outcome.previous_status);
+            }
+            if let Some(promoted) = &outcome.promoted {
+                println!("now signing with {promoted}");
+            }
+            if let Some(next) = &outcome.generated_next {
+                println!("generated the next key {next}");
+            }
+        }
+    }
+    let signing = ring.signer().kid().to_string();
+    println!(
+        "{:<45} {:<6} {:<8} {:<20} {:<20} {:<20} REVOKED",
+        "KID", "ALG", "STATUS", "CREATED", "ACTIVATED", "RETIRED"
+    );
+    for key in list_signing_keys(&db).await? {
+        let status = if key.kid == signing {
+            format!("{}*", key.status)
+        } else {
+            key.status.clone()
+        };
+        println!(
+            "{:<45} {:<6} {:<8} {:<20} {:<20} {:<20} {}",
+            key.kid,
+            key.algorithm,
+            status,
+            show_time(Some(key.created_at)),
+            show_time(key.activated_at),
+            show_time(key.retired_at),
+            show_time(key.revoked_at),
+        );
+    }
+    println!(
+        "(* signs new tokens; running servers follow changes within {} s)",
+        config.keys.reload_interval
+    );
+    Ok(())
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS` (UTC), or `-`.
+fn show_time(unix: Option<i64>) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    unix.and_then(|unix| time::OffsetDateTime::from_unix_timestamp(unix).ok())
+        .and_then(|time| time.format(&format).ok())
+        .unwrap_or_else(|| "-".to_string())
 }
 
 async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> {

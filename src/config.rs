@@ -58,6 +58,7 @@ pub struct Config {
     pub ldap: LdapConfig,
     pub admin: AdminConfig,
     pub mfa: MfaConfig,
+    pub keys: KeysConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -74,6 +75,7 @@ impl Default for Config {
             ldap: LdapConfig::default(),
             admin: AdminConfig::default(),
             mfa: MfaConfig::default(),
+            keys: KeysConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -219,6 +221,55 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: None,
             max_connections: 10,
+        }
+    }
+}
+
+/// The `[keys]` section: the signing key schedule (README, "Signing keys").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Seconds a key signs before the next one takes over (default 30 days).
+    pub rotation_period: i64,
+    /// The JWKS `Cache-Control: max-age`: how long relying parties may cache the key set.
+    /// A new key is published at least this long before it signs.
+    pub jwks_cache_seconds: i64,
+    /// Size of generated RSA keys: 2048, 3072 or 4096.
+    pub rsa_bits: usize,
+    /// How often every instance re-reads the key ring and checks the schedule: the longest
+    /// a change made elsewhere (a rotation, a revocation) takes to reach this instance.
+    pub reload_interval: i64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            rotation_period: 30 * 24 * 3600,
+            jwks_cache_seconds: 3600,
+            rsa_bits: 2048,
+            reload_interval: 30,
+        }
+    }
+}
+
+impl KeysConfig {
+    fn validate(&self, problems: &mut Vec<String>) {
+        if ![2048, 3072, 4096].contains(&self.rsa_bits) {
+            problems.push("`keys.rsa_bits` must be 2048, 3072 or 4096".into());
+        }
+        if !(1..=86_400).contains(&self.jwks_cache_seconds) {
+            problems.push("`keys.jwks_cache_seconds` must be between 1 and 86400 seconds".into());
+        }
+        if !(1..=3600).contains(&self.reload_interval) {
+            problems.push("`keys.reload_interval` must be between 1 and 3600 seconds".into());
+        }
+        // A key must be published for a cache lifetime (plus the reload delay) before it
+        // signs; a shorter period would leave every rotation waiting on that.
+        if self.rotation_period < 2 * (self.jwks_cache_seconds + self.reload_interval) {
+            problems.push(
+                "`keys.rotation_period` must be at least twice `keys.jwks_cache_seconds` plus `keys.reload_interval`"
+                    .into(),
+            );
         }
     }
 }
@@ -416,6 +467,7 @@ impl Config {
         self.ldap.validate(&mut problems);
         self.admin.validate(&mut problems);
         self.mfa.validate(&mut problems);
+        self.keys.validate(&mut problems);
         self.validate_clients(&mut problems);
         problems
     }

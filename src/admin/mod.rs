@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod api_error;
+pub mod keys;
 pub mod ldap_form;
 pub mod ldap_settings;
 pub mod second_factor;
@@ -15,5 +16,6 @@ pub fn configure_admin_routes(cfg: &mut web::ServiceConfig) {
     access::configure(cfg);
     setup::configure(cfg);
     ldap_settings::configure(cfg);
+    keys::configure(cfg);
     second_factor::configure(cfg);
 }

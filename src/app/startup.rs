@@ -21,7 +21,7 @@ use crate::directory::{DirectoryHandle, LdapDirectory};
 use crate::http::csrf::CsrfKey;
 use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
-use crate::keys::KeyRing;
+use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::discovery_document;
 use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, LDAP_SETTING};
 use crate::settings::{setting_version, SettingsError};
@@ -86,9 +86,20 @@ impl AppState {
         seed_clients_from_config(&db, &config.clients, clock.now_unix())
             .await
             .context("while registering the clients from the configuration file")?;
-        let keys = KeyRing::load_or_create(&db, &master_key, clock.as_ref())
+        let keys = KeyRing::load_or_create_with_bits(&db, &master_key, clock.as_ref(), config.keys.rsa_bits)
             .await
             .context("while loading the signing keys")?;
+        // The next key exists from the start (generated here, on the blocking pool, never
+        // while handling a request), and a rotation that fell due while stopped happens now.
+        rotate_signing_keys_if_due(
+            &db,
+            &master_key,
+            &keys,
+            clock.now_unix(),
+            &RotationPolicy::from_config(&config),
+        )
+        .await
+        .context("while preparing the next signing key")?;
         let clients = ClientRegistry::load(&db).await.context("while loading the clients")?;
         let mut config = config;
         let already_stored = setting_version(&db, LDAP_SETTING)
@@ -221,6 +232,27 @@ impl Application {
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), with background upkeep.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
+        let key_upkeep = tokio::spawn(async move {
+            // Every `keys.reload_interval`: one step of the key schedule (the database lets
+            // one instance perform each transition), then a reload, so a change made by
+            // another instance, the CLI or the admin API is served within one interval.
+            let period = Duration::from_secs(state.config.keys.reload_interval.unsigned_abs().max(1));
+            let policy = RotationPolicy::from_config(&state.config);
+            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(error) =
+                    rotate_signing_keys_if_due(&state.db, &state.master_key, &state.keys, state.now(), &policy).await
+                {
+                    tracing::warn!(error = %error, "could not run the signing key schedule");
+                }
+                if let Err(error) = state.keys.reload(&state.db, &state.master_key).await {
+                    tracing::warn!(error = %error, "could not reload the signing keys");
+                }
+            }
+        });
+        let state = self.state.clone();
         let upkeep = tokio::spawn(async move {
             let mut interval = tokio::time::interval(CLIENT_RELOAD_INTERVAL);
             loop {
@@ -244,6 +276,7 @@ impl Application {
         let result = self.server.await;
         upkeep.abort();
         ldap_poll.abort();
+        key_upkeep.abort();
         result
     }
 }

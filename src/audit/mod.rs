@@ -84,6 +84,16 @@ pub enum AuditEvent {
         sub: String,
         by: String,
     },
+    /// An administrator rotated the signing keys by hand.
+    SigningKeysRotated {
+        actor: String,
+        new_kid: Option<String>,
+    },
+    /// An administrator revoked a signing key (its tokens stop being accepted).
+    SigningKeyRevoked {
+        actor: String,
+        kid: String,
+    },
 }
 
 impl AuditEvent {
@@ -105,6 +115,8 @@ impl AuditEvent {
             AuditEvent::RecoveryCodeUsed { .. } => "recovery_code.used",
             AuditEvent::RecoveryCodesRegenerated { .. } => "recovery_codes.regenerated",
             AuditEvent::TotpReset { .. } => "totp.reset",
+            AuditEvent::SigningKeysRotated { .. } => "keys.rotated",
+            AuditEvent::SigningKeyRevoked { .. } => "keys.revoked",
         }
     }
 
@@ -125,6 +137,7 @@ impl AuditEvent {
             | AuditEvent::RecoveryCodeUsed { sub, .. }
             | AuditEvent::RecoveryCodesRegenerated { sub } => Some(sub),
             AuditEvent::TotpReset { by, .. } => Some(by),
+            AuditEvent::SigningKeysRotated { actor, .. } | AuditEvent::SigningKeyRevoked { actor, .. } => Some(actor),
         }
     }
 
@@ -154,6 +167,8 @@ impl AuditEvent {
             AuditEvent::TotpLockedOut { until, .. } => json!({ "until": until }),
             AuditEvent::RecoveryCodeUsed { remaining, .. } => json!({ "remaining": remaining }),
             AuditEvent::TotpReset { sub, .. } => json!({ "sub": sub }),
+            AuditEvent::SigningKeysRotated { new_kid, .. } => json!({ "now_signing": new_kid }),
+            AuditEvent::SigningKeyRevoked { kid, .. } => json!({ "kid": kid }),
             AuditEvent::SignedOut { .. }
             | AuditEvent::ConsentDenied { .. }
             | AuditEvent::TotpEnrolled { .. }

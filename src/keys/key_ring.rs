@@ -20,7 +20,7 @@ use super::{
     RS256,
 };
 use crate::clock::Clock;
-use crate::crypto::MasterKey;
+use crate::crypto::{sha256_hex, MasterKey};
 use crate::storage::entities::signing_keys;
 
 /// Size of the keys `load_or_create` generates.
@@ -57,6 +57,8 @@ struct KeyRingSnapshot {
     signer: Arc<JwtSigner>,
     verifiers: HashMap<String, VerificationKey>,
     jwks_json: Arc<str>,
+    /// Strong `ETag` of `jwks_json` (quoted), computed once per load.
+    jwks_etag: Arc<str>,
     keys: Vec<KeyInfo>,
 }
 
@@ -93,9 +95,19 @@ impl KeyRing {
         master_key: &MasterKey,
         clock: &dyn Clock,
     ) -> Result<KeyRing, KeyError> {
+        Self::load_or_create_with_bits(db, master_key, clock, DEFAULT_RSA_BITS).await
+    }
+
+    /// As [`KeyRing::load_or_create`], generating a key of `rsa_bits` bits when needed.
+    pub async fn load_or_create_with_bits(
+        db: &DatabaseConnection,
+        master_key: &MasterKey,
+        clock: &dyn Clock,
+        rsa_bits: usize,
+    ) -> Result<KeyRing, KeyError> {
         let mut rows = load_published_signing_keys(db).await?;
         if !rows.iter().any(|row| row.status == KeyStatus::Current.as_str()) {
-            let key = generate_rsa_signing_key(DEFAULT_RSA_BITS).await?;
+            let key = generate_rsa_signing_key(rsa_bits).await?;
             store_signing_key(db, &key, KeyStatus::Current, master_key, clock.now_unix()).await?;
             tracing::info!(kid = %key.kid, "generated a new current signing key");
             rows = load_published_signing_keys(db).await?;
@@ -144,6 +156,12 @@ impl KeyRing {
     /// `next` and `retired` keys), serialized once per load.
     pub fn jwks_json(&self) -> Arc<str> {
         self.snapshot().jwks_json.clone()
+    }
+
+    /// The JWKS document and its strong `ETag` (quoted hash of the body), from one snapshot.
+    pub fn jwks_with_etag(&self) -> (Arc<str>, Arc<str>) {
+        let snapshot = self.snapshot();
+        (snapshot.jwks_json.clone(), snapshot.jwks_etag.clone())
     }
 
     /// The published keys, in JWKS order, for `keys list` and the admin page.
@@ -331,7 +349,8 @@ fn assemble_snapshot(mut published: Vec<PublishedKey>, signer: Arc<JwtSigner>) -
             },
         );
     }
-    let jwks_json = Arc::from(jwks_document(published.iter().map(|key| &key.jwk)));
+    let jwks_json: Arc<str> = Arc::from(jwks_document(published.iter().map(|key| &key.jwk)));
+    let jwks_etag = Arc::from(format!("\"{}\"", &sha256_hex(jwks_json.as_bytes())[..32]));
     let keys = published
         .iter()
         .map(|key| KeyInfo {
@@ -348,6 +367,7 @@ fn assemble_snapshot(mut published: Vec<PublishedKey>, signer: Arc<JwtSigner>) -
         signer,
         verifiers,
         jwks_json,
+        jwks_etag,
         keys,
     })
 }

@@ -3,9 +3,9 @@
 //!
 //! Key life cycle (DESIGN.md, Keys): `next` (published, not signing yet) -> `current`
 //! (signs) -> `retired` (published until every token it signed has expired) -> deleted;
-//! `revoked` takes a key out of the ring at once. Today only `current` keys are created
-//! (by [`KeyRing::load_or_create`]); rotation adds the transitions on top of
-//! [`store_signing_key`] and [`KeyRing::reload`].
+//! `revoked` takes a key out of the ring at once. [`KeyRing::load_or_create`] creates the
+//! first `current` key; [`key_rotation`] runs the schedule (the transitions, on top of
+//! [`store_signing_key`] and [`KeyRing::reload`]).
 //!
 //! Performance: signing is the token endpoint's whole cost, so [`JwtSigner`] keeps an
 //! aws-lc-rs `RsaKeyPair` parsed once; verification keys are built once per key; the JWKS
@@ -14,12 +14,17 @@
 mod jwks;
 mod jwt_signer;
 mod key_ring;
+pub mod key_rotation;
 mod key_store;
 mod rsa_key_generation;
 
 pub use jwks::{jwk_thumbprint, RsaPublicJwk};
 pub use jwt_signer::JwtSigner;
 pub use key_ring::KeyRing;
+pub use key_rotation::{
+    list_signing_keys, revoke_signing_key, rotate_signing_keys_if_due, rotate_signing_keys_now, RevokeOutcome,
+    RotationOutcome, RotationPolicy, SigningKeySummary,
+};
 pub use key_store::{load_published_signing_keys, store_signing_key};
 pub use rsa_key_generation::{generate_rsa_signing_key, GeneratedKey};
 
@@ -129,6 +134,10 @@ pub enum KeyError {
     Generation(String),
     #[error("the database holds no current signing key")]
     NoCurrentKey,
+    #[error("there is no signing key {0}")]
+    UnknownKid(String),
+    #[error("another instance changed the signing keys at the same moment; try again")]
+    RotationConflict,
     #[error("signing a token failed")]
     Signing,
     #[error("invalid token: {0}")]

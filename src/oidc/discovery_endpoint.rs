@@ -2,12 +2,13 @@
 //! served from memory.
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::app::state::AppState;
 use crate::authorization::scopes::SUPPORTED_SCOPES;
 use crate::authorization::second_factor::SUPPORTED_ACR_VALUES;
+use crate::crypto::sha256_hex;
 
 /// The discovery document for `issuer`, true to what is implemented; `extra_claims` are
 /// the claim names configured in `[ldap.extra_claims]`.
@@ -64,18 +65,83 @@ pub fn discovery_document<'a>(issuer: &str, extra_claims: impl IntoIterator<Item
     })
 }
 
-pub async fn get_openid_configuration(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(300)]))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .content_type("application/json")
-        .body(state.discovery_json.to_string())
+/// How long relying parties may cache the discovery document (it changes only with the
+/// configuration).
+const DISCOVERY_MAX_AGE_SECONDS: u32 = 300;
+
+pub async fn get_openid_configuration(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let etag = format!("\"{}\"", &sha256_hex(state.discovery_json.as_bytes())[..32]);
+    cached_json(
+        &req,
+        DISCOVERY_MAX_AGE_SECONDS,
+        &etag,
+        "application/json",
+        state.discovery_json.to_string(),
+    )
 }
 
-pub async fn get_jwks(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(300)]))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .content_type("application/jwk-set+json")
-        .body(state.keys.jwks_json().to_string())
+/// The JWKS from memory, cacheable for `keys.jwks_cache_seconds`: the schedule publishes a
+/// new key at least that long before it signs.
+pub async fn get_jwks(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (jwks, etag) = state.keys.jwks_with_etag();
+    let max_age = u32::try_from(state.config.keys.jwks_cache_seconds).unwrap_or(0);
+    cached_json(&req, max_age, &etag, "application/jwk-set+json", jwks.to_string())
+}
+
+/// `200` with the body, or `304` when `If-None-Match` names `etag` (or `*`).
+fn cached_json(req: &HttpRequest, max_age: u32, etag: &str, content_type: &str, body: String) -> HttpResponse {
+    let not_modified = if_none_match_hits(req, etag);
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(max_age),
+        ]))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    if not_modified {
+        return response.finish();
+    }
+    response.content_type(content_type).body(body)
+}
+
+/// RFC 9110 13.1.2: weak comparison, so `W/"x"` matches `"x"`.
+fn if_none_match_hits(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn if_none_match_uses_weak_comparison_and_lists() {
+        let etag = "\"abc\"";
+        let hit = |value: &str| {
+            if_none_match_hits(
+                &TestRequest::default()
+                    .insert_header((header::IF_NONE_MATCH, value))
+                    .to_http_request(),
+                etag,
+            )
+        };
+        assert!(hit("\"abc\""));
+        assert!(hit("W/\"abc\""));
+        assert!(hit("\"x\", \"abc\""));
+        assert!(hit("*"));
+        assert!(!hit("\"abd\""));
+        assert!(!hit("abc"));
+        assert!(!if_none_match_hits(&TestRequest::default().to_http_request(), etag));
+    }
 }

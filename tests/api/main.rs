@@ -10,6 +10,7 @@ mod browser_sign_in;
 mod directory;
 mod directory_connections;
 mod directory_mapping;
+mod key_rotation;
 mod ldap_settings_live;
 mod login;
 mod migrations;
