@@ -147,12 +147,7 @@ pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<Ad
     let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, state.now())
         .await
         .map_err(|e| failed(&e))?;
-    let via: Vec<String> = admin
-        .groups
-        .iter()
-        .filter(|group| person_in(&person.claims.groups, group))
-        .cloned()
-        .collect();
+    let via = admin.memberships(&person.claims.groups);
     if via.is_empty() {
         tracing::info!(sub = %person.id, path = %req.path(), "admin access refused: not in an administrator group");
         return Err(AdminRefusal::NotAdministrator);
@@ -166,10 +161,6 @@ pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<Ad
         name: person.claims.name,
         admin_groups: via,
     })
-}
-
-fn person_in(groups: &[String], admin_group: &str) -> bool {
-    groups.iter().any(|group| group.eq_ignore_ascii_case(admin_group))
 }
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;

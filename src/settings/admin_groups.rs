@@ -36,9 +36,16 @@ impl AdminGroups {
     /// Whether someone with these directory groups is an administrator. Group names are
     /// compared without regard to ASCII case, as LDAP compares names.
     pub fn admits(&self, person_groups: &[String]) -> bool {
+        !self.memberships(person_groups).is_empty()
+    }
+
+    /// The administrator groups the person is a member of.
+    pub fn memberships(&self, person_groups: &[String]) -> Vec<String> {
         self.groups
             .iter()
-            .any(|admin| person_groups.iter().any(|group| group.eq_ignore_ascii_case(admin)))
+            .filter(|admin| person_groups.iter().any(|group| group.eq_ignore_ascii_case(admin)))
+            .cloned()
+            .collect()
     }
 }
 

@@ -56,10 +56,7 @@ async fn is_administrator(state: &AppState, groups: &[String]) -> Result<bool, P
     let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, state.now())
         .await
         .map_err(PageError::internal)?;
-    Ok(admin
-        .groups
-        .iter()
-        .any(|admin_group| groups.iter().any(|group| group.eq_ignore_ascii_case(admin_group))))
+    Ok(admin.admits(groups))
 }
 
 /// `next` when it is a path on this server (`/admin`), never another site (`//evil`,

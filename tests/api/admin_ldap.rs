@@ -2,14 +2,12 @@
 //! first-run setup link), the LDAP settings page and JSON API, and that a change made there
 //! is what the next sign-in uses. alice is in `admins` in the test directory, bob is not.
 
-use std::time::Duration;
-
 use gatehouse::clock::Clock;
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
-use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{json, Value};
 
+use crate::support::audit::audit_rows_until;
 use crate::support::browser::{hidden_field, Browser};
 use crate::support::oauth::*;
 use crate::support::second_factor::sign_in_for_administration;
@@ -114,31 +112,11 @@ async fn post_values(browser: &Browser, url: &str, values: &[(String, String)]) 
 /// Every audit row as (kind, actor, detail), waiting up to 5 s until one of `kind` is there
 /// (the writer stores events in the background).
 async fn audit_rows_once(app: &TestApp, kind: &str) -> Vec<(String, Option<String>, String)> {
-    let db = Database::connect(&app.database_url).await.expect("database");
-    let started = std::time::Instant::now();
-    loop {
-        let rows = db
-            .query_all(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT kind, actor, detail FROM audit_events ORDER BY id",
-            ))
-            .await
-            .expect("audit rows");
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|row| {
-                (
-                    row.try_get::<String>("", "kind").expect("kind"),
-                    row.try_get::<Option<String>>("", "actor").expect("actor"),
-                    row.try_get::<String>("", "detail").expect("detail"),
-                )
-            })
-            .collect();
-        if rows.iter().any(|(k, _, _)| k == kind) || started.elapsed() > Duration::from_secs(5) {
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    audit_rows_until(&app.database_url, |rows| rows.iter().any(|row| row.kind == kind))
+        .await
+        .into_iter()
+        .map(|row| (row.kind, row.actor, row.detail))
+        .collect()
 }
 
 #[tokio::test]

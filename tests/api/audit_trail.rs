@@ -1,9 +1,6 @@
 //! The audit trail records sign-ins, consent, sign-out and code replays, without secrets.
 
-use std::time::Duration;
-
-use sea_orm::{ConnectionTrait, Database, Statement};
-
+use crate::support::audit::audit_rows_until;
 use crate::support::browser::{query_param, Browser};
 use crate::support::oauth::{new_pkce, redeem_code, AuthorizeRequest};
 use crate::support::spawn_app::*;
@@ -11,32 +8,11 @@ use crate::support::spawn_app::*;
 /// (kind, actor, client_id, detail) rows, waiting up to 5 s for `expected` rows to appear
 /// (the writer stores events in the background).
 async fn audit_rows(app: &TestApp, expected: usize) -> Vec<(String, Option<String>, Option<String>, String)> {
-    let db = Database::connect(&app.database_url).await.unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let rows = db
-            .query_all(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT kind, actor, client_id, detail FROM audit_events ORDER BY id",
-            ))
-            .await
-            .unwrap();
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|row| {
-                (
-                    row.try_get::<String>("", "kind").unwrap(),
-                    row.try_get::<Option<String>>("", "actor").unwrap(),
-                    row.try_get::<Option<String>>("", "client_id").unwrap(),
-                    row.try_get::<String>("", "detail").unwrap(),
-                )
-            })
-            .collect();
-        if rows.len() >= expected || started.elapsed() > Duration::from_secs(5) {
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    audit_rows_until(&app.database_url, |rows| rows.len() >= expected)
+        .await
+        .into_iter()
+        .map(|row| (row.kind, row.actor, row.client_id, row.detail))
+        .collect()
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
 
+use crate::support::audit::audit_rows_until;
 use crate::support::browser::Browser;
 use crate::support::jwt::decode_jwt_header;
 use crate::support::oauth::*;
@@ -324,30 +325,14 @@ async fn an_administrator_revokes_a_key_and_its_tokens_stop_working_at_once() {
     assert_eq!(kid_of(&tokens_for(&app, &browser).await.id_token), now_signing);
 
     // Both changes are in the audit trail (written in the background).
-    let db = Database::connect(&app.database_url).await.expect("database");
-    let mut kinds = Vec::new();
-    for _ in 0..100 {
-        let rows = db
-            .query_all(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT kind, detail FROM audit_events WHERE kind LIKE 'keys.%' ORDER BY id",
-            ))
-            .await
-            .expect("read audit_events");
-        kinds = rows
-            .iter()
-            .map(|row| {
-                (
-                    row.try_get::<String>("", "kind").expect("kind"),
-                    row.try_get::<String>("", "detail").expect("detail"),
-                )
-            })
-            .collect();
-        if kinds.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let kinds: Vec<(String, String)> = audit_rows_until(&app.database_url, |rows| {
+        rows.iter().filter(|row| row.kind.starts_with("keys.")).count() >= 2
+    })
+    .await
+    .into_iter()
+    .filter(|row| row.kind.starts_with("keys."))
+    .map(|row| (row.kind, row.detail))
+    .collect();
     assert_eq!(kinds.len(), 2, "{kinds:?}");
     assert_eq!(kinds[0].0, "keys.revoked");
     assert!(kinds[0].1.contains(&first), "{kinds:?}");
