@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse::keys::{generate_rsa_signing_key, JwtSigner, KeyRing};
+use gatehouse::keys::{generate_signing_key, JwtSigner, KeyRing, SigningAlgorithm};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use serde::Serialize;
@@ -49,11 +49,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let started = Instant::now();
-    let key = generate_rsa_signing_key(2048).await?;
+    let key = generate_signing_key(SigningAlgorithm::Rs256, 2048).await?;
     println!("RSA-2048 key generation (rsa crate): {:?}", started.elapsed());
 
     let started = Instant::now();
-    let signer = JwtSigner::from_pkcs8_der(key.kid.clone(), &key.pkcs8_der)?;
+    let signer = JwtSigner::from_pkcs8_der(SigningAlgorithm::Rs256, &key.pkcs8_der)?;
     println!("PKCS#8 parse into an aws-lc-rs RsaKeyPair: {:?}", started.elapsed());
 
     let pkcs1 = rsa::RsaPrivateKey::from_pkcs8_der(&key.pkcs8_der)?.to_pkcs1_der()?;
@@ -108,5 +108,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  speed-up of JwtSigner:       {:>8.2}x",
         theirs.as_secs_f64() / ours.as_secs_f64()
     );
+
+    // The ID token algorithms a client may choose instead.
+    for algorithm in [SigningAlgorithm::Ps256, SigningAlgorithm::Es256] {
+        let key = generate_signing_key(algorithm, 2048).await?;
+        let signer = JwtSigner::from_pkcs8_der(algorithm, &key.pkcs8_der)?;
+        let ring = KeyRing::from_signing_keys(&[&generate_signing_key(SigningAlgorithm::Rs256, 2048).await?, &key], 0)?;
+        let started = Instant::now();
+        let tokens: Vec<String> = (0..count)
+            .map(|i| signer.sign("JWT", &claims(i)))
+            .collect::<Result<_, _>>()?;
+        let signed = started.elapsed();
+        let started = Instant::now();
+        for token in &tokens {
+            ring.verify::<serde_json::Value>(token, Some("JWT"), ISSUER, None, 1_800_000_001)?;
+        }
+        let verified = started.elapsed();
+        println!(
+            "  {algorithm} JwtSigner:             {:>8.0} tokens/s, verify {:>8.0} tokens/s",
+            per_second(count, signed),
+            per_second(count, verified)
+        );
+    }
     Ok(())
 }

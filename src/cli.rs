@@ -11,7 +11,8 @@ use crate::app::startup::{load_master_key, open_database};
 use crate::authorization::client_registry::{add_client, list_clients, remove_client, NewClient};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
-    validate_client_id, validate_redirect_uri, Config, LdapConfig, TokenEndpointAuthMethod, DEFAULT_CONFIG_PATH,
+    client_capability_problems, validate_client_id, validate_redirect_uri, Config, GrantType, LdapConfig,
+    SigningAlgorithm, TokenEndpointAuthMethod, DEFAULT_CONFIG_PATH,
 };
 use crate::crypto::random_token;
 use crate::directory::{Directory, LdapDirectory};
@@ -73,8 +74,9 @@ pub struct AddClientArgs {
     /// The name people see on the sign-in and consent pages.
     #[arg(long, default_value = "")]
     pub name: String,
-    /// An exact redirect URI (repeat for several).
-    #[arg(long = "redirect-uri", required = true)]
+    /// An exact redirect URI (repeat for several). Required unless the client only uses
+    /// client_credentials.
+    #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
     /// An exact post-logout redirect URI (repeat for several).
     #[arg(long = "post-logout-redirect-uri")]
@@ -91,6 +93,30 @@ pub struct AddClientArgs {
     /// Every sign-in to this application needs a second factor (TOTP).
     #[arg(long)]
     pub require_mfa: bool,
+    /// A grant type the client may use: authorization_code, refresh_token,
+    /// client_credentials (repeat for several; default: authorization_code and refresh_token).
+    #[arg(long = "grant-type", value_parser = parse_grant_type)]
+    pub grant_types: Vec<GrantType>,
+    /// A scope client_credentials tokens may carry (repeat for several).
+    #[arg(long = "allowed-scope")]
+    pub allowed_scopes: Vec<String>,
+    /// An address or CIDR token requests must come from (repeat; default: anywhere).
+    #[arg(long = "allowed-ip")]
+    pub allowed_ips: Vec<String>,
+    /// Issue refresh tokens even when the application does not ask for offline_access.
+    #[arg(long)]
+    pub refresh_tokens: bool,
+    /// The ID token signature algorithm: RS256 (default), PS256 or ES256.
+    #[arg(long = "id-token-alg", value_parser = parse_signing_algorithm, default_value = "RS256")]
+    pub id_token_alg: SigningAlgorithm,
+}
+
+fn parse_grant_type(text: &str) -> Result<GrantType, String> {
+    GrantType::parse(text).ok_or_else(|| "expected authorization_code, refresh_token or client_credentials".into())
+}
+
+fn parse_signing_algorithm(text: &str) -> Result<SigningAlgorithm, String> {
+    SigningAlgorithm::parse(text).ok_or_else(|| "expected RS256, PS256 or ES256".into())
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,45 +220,56 @@ async fn print_setup_link(app: &Application, issuer: &str) -> anyhow::Result<()>
 async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
     let master_key = load_master_key(&config)?;
     let db = open_database(&config).await?;
-    let ring = KeyRing::load_or_create_with_bits(&db, &master_key, &SystemClock, config.keys.rsa_bits).await?;
+    let ring = KeyRing::load_or_create_with(
+        &db,
+        &master_key,
+        &SystemClock,
+        &config.keys.algorithms,
+        config.keys.rsa_bits,
+    )
+    .await?;
     let policy = RotationPolicy::from_config(&config);
     let now = SystemClock.now_unix();
     match command {
         KeysCommand::List => {}
         KeysCommand::Rotate => {
             let outcome = rotate_signing_keys_now(&db, &master_key, &ring, now, &policy).await?;
-            if let Some(kid) = &outcome.promoted {
-                println!("now signing with {kid}");
-            }
-            for kid in &outcome.retired {
-                println!("retired {kid}");
-            }
-            if let Some(kid) = &outcome.generated_next {
-                println!("generated the next key {kid}");
+            for step in &outcome.algorithms {
+                let algorithm = step.algorithm;
+                if let Some(kid) = &step.promoted {
+                    println!("{algorithm}: now signing with {kid}");
+                }
+                for kid in &step.retired {
+                    println!("{algorithm}: retired {kid}");
+                }
+                if let Some(kid) = &step.generated_next {
+                    println!("{algorithm}: generated the next key {kid}");
+                }
             }
         }
         KeysCommand::Revoke { kid } => {
             let outcome = revoke_signing_key(&db, &master_key, &ring, &kid, now, &policy).await?;
+            let algorithm = outcome.algorithm;
             if outcome.previous_status == KeyStatus::Revoked {
-                println!("{kid} was already revoked");
+                println!("{kid} ({algorithm}) was already revoked");
             } else {
-                println!("revoked {kid} (was {})", outcome.previous_status);
+                println!("revoked {kid} ({algorithm}, was {})", outcome.previous_status);
             }
             if let Some(promoted) = &outcome.promoted {
-                println!("now signing with {promoted}");
+                println!("{algorithm}: now signing with {promoted}");
             }
             if let Some(next) = &outcome.generated_next {
-                println!("generated the next key {next}");
+                println!("{algorithm}: generated the next key {next}");
             }
         }
     }
-    let signing = ring.signer().kid().to_string();
+    let signing = ring.signing_kids();
     println!(
         "{:<45} {:<6} {:<8} {:<20} {:<20} {:<20} REVOKED",
         "KID", "ALG", "STATUS", "CREATED", "ACTIVATED", "RETIRED"
     );
     for key in list_signing_keys(&db).await? {
-        let status = if key.kid == signing {
+        let status = if signing.contains(&key.kid) {
             format!("{}*", key.status)
         } else {
             key.status.clone()
@@ -249,7 +286,7 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
         );
     }
     println!(
-        "(* signs new tokens; running servers follow changes within {} s)",
+        "(* signs new tokens in its algorithm; running servers follow changes within {} s)",
         config.keys.reload_interval
     );
     Ok(())
@@ -269,7 +306,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
         ClientsCommand::List => {
             for client in list_clients(&db).await? {
                 println!(
-                    "{}\t{}\t{}\t{}{}{}\n\tredirect: {}\n\tpost-logout: {}",
+                    "{}\t{}\t{}\t{}{}{}\n\tredirect: {}\n\tpost-logout: {}\n\tgrants: {}\n\tid token: {}{}{}",
                     client.client_id,
                     client.display_name(),
                     client.auth_method.as_str(),
@@ -278,6 +315,23 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                     if client.require_mfa { "\trequire-mfa" } else { "" },
                     client.redirect_uris.join(" "),
                     client.post_logout_redirect_uris.join(" "),
+                    client
+                        .grant_types
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    client.id_token_signed_response_alg,
+                    if client.allowed_scopes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\n\tscopes: {}", client.allowed_scopes.join(" "))
+                    },
+                    if client.allowed_ips.is_unrestricted() {
+                        String::new()
+                    } else {
+                        format!("\n\tallowed from: {}", client.allowed_ips.to_strings().join(" "))
+                    },
                 );
             }
         }
@@ -293,6 +347,25 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 if let Err(problem) = validate_redirect_uri(uri) {
                     bail!("redirect URI `{uri}` {problem}");
                 }
+            }
+            let grant_types = if args.grant_types.is_empty() {
+                GrantType::defaults()
+            } else {
+                args.grant_types.clone()
+            };
+            if args.redirect_uris.is_empty() && grant_types.contains(&GrantType::AuthorizationCode) {
+                bail!("--redirect-uri is required (unless the client only uses --grant-type client_credentials)");
+            }
+            let problems = client_capability_problems(
+                args.public,
+                &grant_types,
+                &args.allowed_scopes,
+                &args.allowed_ips,
+                args.id_token_alg,
+                &config.keys.algorithms,
+            );
+            if !problems.is_empty() {
+                bail!("{}", problems.join("\n"));
             }
             let auth_method = if args.public {
                 TokenEndpointAuthMethod::None
@@ -311,6 +384,11 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 auth_method,
                 first_party: args.first_party,
                 require_mfa: args.require_mfa,
+                grant_types,
+                allowed_scopes: args.allowed_scopes,
+                allowed_ips: args.allowed_ips,
+                issue_refresh_tokens: args.refresh_tokens,
+                id_token_signed_response_alg: args.id_token_alg,
             };
             add_client(&db, &client, SystemClock.now_unix()).await?;
             println!("client_id:     {}", client.client_id);

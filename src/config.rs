@@ -10,11 +10,20 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod housekeeping;
 mod ldap;
+mod rate_limits;
+mod tokens;
 
+pub use housekeeping::HousekeepingConfig;
 pub use ldap::{
     is_attribute_name, AccountCheck, GroupSource, GroupValue, LdapAttributes, LdapConfig, LdapConfigFile, LdapGroups,
     LdapPreset, DEFAULT_NESTED_DEPTH, MAX_NESTED_DEPTH,
+};
+pub use rate_limits::RateLimitsConfig;
+pub use tokens::{
+    canonical_ip, is_scope_token, parse_ip_network, GrantType, IpAllowlist, NetworkConfig, PersonalAccessTokensConfig,
+    SigningAlgorithm,
 };
 
 /// A secret from the configuration: never printed by `Debug`.
@@ -59,6 +68,10 @@ pub struct Config {
     pub admin: AdminConfig,
     pub mfa: MfaConfig,
     pub keys: KeysConfig,
+    pub network: NetworkConfig,
+    pub personal_access_tokens: PersonalAccessTokensConfig,
+    pub rate_limits: RateLimitsConfig,
+    pub housekeeping: HousekeepingConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -76,6 +89,10 @@ impl Default for Config {
             admin: AdminConfig::default(),
             mfa: MfaConfig::default(),
             keys: KeysConfig::default(),
+            network: NetworkConfig::default(),
+            personal_access_tokens: PersonalAccessTokensConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
+            housekeeping: HousekeepingConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -236,6 +253,10 @@ pub struct KeysConfig {
     pub jwks_cache_seconds: i64,
     /// Size of generated RSA keys: 2048, 3072 or 4096.
     pub rsa_bits: usize,
+    /// The algorithms with a key of their own in the ring (each rotates on the same
+    /// schedule). `RS256` is always there; clients choose theirs with
+    /// `id_token_signed_response_alg`.
+    pub algorithms: Vec<SigningAlgorithm>,
     /// How often every instance re-reads the key ring and checks the schedule: the longest
     /// a change made elsewhere (a rotation, a revocation) takes to reach this instance.
     pub reload_interval: i64,
@@ -247,6 +268,7 @@ impl Default for KeysConfig {
             rotation_period: 30 * 24 * 3600,
             jwks_cache_seconds: 3600,
             rsa_bits: 2048,
+            algorithms: SigningAlgorithm::ALL.to_vec(),
             reload_interval: 30,
         }
     }
@@ -254,6 +276,9 @@ impl Default for KeysConfig {
 
 impl KeysConfig {
     fn validate(&self, problems: &mut Vec<String>) {
+        if !self.algorithms.contains(&SigningAlgorithm::Rs256) {
+            problems.push("`keys.algorithms` must include RS256 (access tokens are always RS256)".into());
+        }
         if ![2048, 3072, 4096].contains(&self.rsa_bits) {
             problems.push("`keys.rsa_bits` must be 2048, 3072 or 4096".into());
         }
@@ -285,6 +310,10 @@ pub struct Lifetimes {
     pub session: i64,
     /// How long a person has to finish signing in once an application sent them.
     pub login: i64,
+    /// A refresh token unused for this long expires (each use issues a new one).
+    pub refresh_token_idle: i64,
+    /// A refresh token family ends this long after the sign-in, however often it is used.
+    pub refresh_token_absolute: i64,
 }
 
 impl Default for Lifetimes {
@@ -295,6 +324,8 @@ impl Default for Lifetimes {
             access_token: 3600,
             session: 8 * 3600,
             login: 900,
+            refresh_token_idle: 14 * 24 * 3600,
+            refresh_token_absolute: 30 * 24 * 3600,
         }
     }
 }
@@ -347,6 +378,43 @@ pub struct ClientConfig {
     /// Every sign-in to this client needs a second factor.
     #[serde(default)]
     pub require_mfa: bool,
+    /// The grant types this client may use (default: authorization_code, refresh_token).
+    #[serde(default = "GrantType::defaults")]
+    pub grant_types: Vec<GrantType>,
+    /// The scopes a client_credentials token may carry.
+    #[serde(default)]
+    pub allowed_scopes: Vec<String>,
+    /// Addresses or CIDRs token requests must come from; empty = anywhere.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+    /// Issue refresh tokens even when `offline_access` was not asked for.
+    #[serde(default)]
+    pub issue_refresh_tokens: bool,
+    /// The ID token signature algorithm: RS256 (default), PS256 or ES256.
+    #[serde(default)]
+    pub id_token_signed_response_alg: SigningAlgorithm,
+}
+
+impl Default for ClientConfig {
+    /// A confidential client with nothing registered yet: fill in at least `client_id`,
+    /// `secret` and `redirect_uris`.
+    fn default() -> Self {
+        ClientConfig {
+            client_id: String::new(),
+            name: String::new(),
+            secret: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            token_endpoint_auth_method: default_auth_method(),
+            first_party: false,
+            require_mfa: false,
+            grant_types: GrantType::defaults(),
+            allowed_scopes: Vec::new(),
+            allowed_ips: Vec::new(),
+            issue_refresh_tokens: false,
+            id_token_signed_response_alg: SigningAlgorithm::Rs256,
+        }
+    }
 }
 
 fn default_auth_method() -> TokenEndpointAuthMethod {
@@ -458,6 +526,8 @@ impl Config {
             ("access_token", self.lifetimes.access_token),
             ("session", self.lifetimes.session),
             ("login", self.lifetimes.login),
+            ("refresh_token_idle", self.lifetimes.refresh_token_idle),
+            ("refresh_token_absolute", self.lifetimes.refresh_token_absolute),
         ];
         for (name, seconds) in lifetimes {
             if seconds <= 0 {
@@ -468,6 +538,10 @@ impl Config {
         self.admin.validate(&mut problems);
         self.mfa.validate(&mut problems);
         self.keys.validate(&mut problems);
+        self.network.validate(&mut problems);
+        self.personal_access_tokens.validate(&mut problems);
+        self.rate_limits.validate(&mut problems);
+        self.housekeeping.validate(&mut problems);
         self.validate_clients(&mut problems);
         problems
     }
@@ -493,7 +567,8 @@ impl Config {
                 }
                 _ => {}
             }
-            if client.redirect_uris.is_empty() {
+            let browser = client.grant_types.contains(&GrantType::AuthorizationCode);
+            if client.redirect_uris.is_empty() && browser {
                 problems.push(format!("client `{id}`: at least one redirect URI is required"));
             }
             for uri in client.redirect_uris.iter().chain(&client.post_logout_redirect_uris) {
@@ -501,6 +576,18 @@ impl Config {
                     problems.push(format!("client `{id}`: redirect URI `{uri}` {problem}"));
                 }
             }
+            problems.extend(
+                client_capability_problems(
+                    public,
+                    &client.grant_types,
+                    &client.allowed_scopes,
+                    &client.allowed_ips,
+                    client.id_token_signed_response_alg,
+                    &self.keys.algorithms,
+                )
+                .into_iter()
+                .map(|problem| format!("client `{id}`: {problem}")),
+            );
         }
     }
 
@@ -519,6 +606,38 @@ impl Config {
 }
 
 /// Client ids are printable ASCII without spaces (they travel in URLs and Basic auth).
+/// What is wrong with what a client may do; shared by the file and `clients add`.
+pub fn client_capability_problems(
+    public: bool,
+    grant_types: &[GrantType],
+    allowed_scopes: &[String],
+    allowed_ips: &[String],
+    id_token_alg: SigningAlgorithm,
+    enabled_algorithms: &[SigningAlgorithm],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if grant_types.is_empty() {
+        problems.push("`grant_types` must name at least one grant type".to_string());
+    }
+    if public && grant_types.contains(&GrantType::ClientCredentials) {
+        problems.push("a public client cannot use client_credentials (it has no secret)".to_string());
+    }
+    for scope in allowed_scopes {
+        if !is_scope_token(scope) {
+            problems.push(format!("`allowed_scopes`: `{scope}` is not a valid scope"));
+        }
+    }
+    if let Err(found) = IpAllowlist::parse(allowed_ips) {
+        problems.extend(found.into_iter().map(|p| format!("`allowed_ips`: {p}")));
+    }
+    if !enabled_algorithms.contains(&id_token_alg) {
+        problems.push(format!(
+            "`id_token_signed_response_alg` {id_token_alg} is not in `keys.algorithms`"
+        ));
+    }
+    problems
+}
+
 pub fn validate_client_id(id: &str) -> Result<(), &'static str> {
     if id.is_empty() || id.len() > 128 {
         return Err("client_id must be 1 to 128 characters");

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod authorization;
 pub mod keys;
 pub mod mfa;
+pub mod ratelimit;
 pub mod settings;
 pub mod tokens;
 

@@ -8,6 +8,7 @@ mod m20261128_000002_create_audit_events;
 mod m20261128_000003_create_settings;
 mod m20261128_000004_create_mfa;
 mod m20261128_000005_client_require_mfa;
+mod m20261128_000006_token_lifecycle;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_settings::Migration),
             Box::new(m20261128_000004_create_mfa::Migration),
             Box::new(m20261128_000005_client_require_mfa::Migration),
+            Box::new(m20261128_000006_token_lifecycle::Migration),
         ]
     }
 }

@@ -7,6 +7,12 @@
 //! the JSON API under `/admin/api` answers 401 and 403 as JSON. [`AdminApiWrite`] adds the
 //! CSRF check that changes through the API need: the `X-CSRF-Token` header must carry
 //! the browser's CSRF token (from `GET /admin/api/session`).
+//!
+//! Scripts call the JSON API with a personal access token instead of the cookie:
+//! `Authorization: Bearer gatehouse_pat_...`, with the `admin` scope, owned by someone who
+//! is an administrator now (their stored groups, re-checked with the directory). No cookie
+//! is involved, so such changes need no CSRF header. Any `Bearer` credential at the API
+//! takes this path: a bad, expired, revoked or misplaced one answers 401 `invalid_token`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,16 +25,22 @@ use serde_json::json;
 
 use super::api_error::ApiError;
 use crate::app::state::AppState;
-use crate::authorization::people::find_person;
+use crate::authorization::people::{find_person, recheck_person, PersonStanding};
 use crate::authorization::second_factor::has_second_factor;
 use crate::http::admin_pages::AdminIndexPage;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::redirect_see_other;
 use crate::settings::admin_groups::load_admin_groups;
+use crate::tokens::personal_access_token::{authenticate_personal_access_token, PatError, ADMIN_SCOPE};
 
 /// The header that carries the CSRF token on API changes.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 const API_PREFIX: &str = "/admin/api";
+const INVALID_TOKEN_DESCRIPTION: &str =
+    "the personal access token is invalid, expired, revoked or not allowed from this address";
+const INVALID_TOKEN_CHALLENGE: &str = "Bearer realm=\"gatehouse\", error=\"invalid_token\"";
+const INSUFFICIENT_SCOPE_DESCRIPTION: &str = "the personal access token lacks the admin scope";
+const INSUFFICIENT_SCOPE_CHALLENGE: &str = "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"admin\"";
 
 /// A signed-in administrator.
 #[derive(Debug, Clone)]
@@ -39,6 +51,8 @@ pub struct AdminSession {
     pub name: Option<String>,
     /// The administrator groups the person is a member of.
     pub admin_groups: Vec<String>,
+    /// The personal access token the request came with (its id), when not a browser session.
+    pub via_token: Option<String>,
 }
 
 /// Why a request was refused.
@@ -50,6 +64,10 @@ pub enum AdminRefusal {
     SecondFactorNeeded,
     NotAdministrator,
     BadCsrfToken,
+    /// A bearer credential that is not a live personal access token allowed from here.
+    InvalidToken,
+    /// A personal access token without the `admin` scope.
+    InsufficientScope,
     /// Something failed on the way (already logged).
     Failed,
 }
@@ -74,7 +92,11 @@ impl std::fmt::Display for AdminAccessError {
 impl ResponseError for AdminAccessError {
     fn status_code(&self) -> StatusCode {
         match (&self.refusal, self.api) {
-            (AdminRefusal::SignInNeeded | AdminRefusal::SecondFactorNeeded, true) => StatusCode::UNAUTHORIZED,
+            (AdminRefusal::SignInNeeded | AdminRefusal::SecondFactorNeeded | AdminRefusal::InvalidToken, true) => {
+                StatusCode::UNAUTHORIZED
+            }
+            (AdminRefusal::InvalidToken, false) => StatusCode::UNAUTHORIZED,
+            (AdminRefusal::InsufficientScope, _) => StatusCode::FORBIDDEN,
             (AdminRefusal::SignInNeeded | AdminRefusal::SecondFactorNeeded, false) => StatusCode::SEE_OTHER,
             (AdminRefusal::NotAdministrator | AdminRefusal::BadCsrfToken, _) => StatusCode::FORBIDDEN,
             (AdminRefusal::Failed, _) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -92,6 +114,18 @@ impl ResponseError for AdminAccessError {
                 ),
                 AdminRefusal::NotAdministrator => ApiError::forbidden(),
                 AdminRefusal::BadCsrfToken => ApiError::bad_csrf(),
+                AdminRefusal::InvalidToken => {
+                    let error = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", INVALID_TOKEN_DESCRIPTION);
+                    return bearer_challenge(error, INVALID_TOKEN_CHALLENGE);
+                }
+                AdminRefusal::InsufficientScope => {
+                    let error = ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "insufficient_scope",
+                        INSUFFICIENT_SCOPE_DESCRIPTION,
+                    );
+                    return bearer_challenge(error, INSUFFICIENT_SCOPE_CHALLENGE);
+                }
                 AdminRefusal::Failed => ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
@@ -115,6 +149,11 @@ impl ResponseError for AdminAccessError {
                 "The form had expired",
                 "Please reload the page and try again.",
             ),
+            AdminRefusal::InvalidToken | AdminRefusal::InsufficientScope => PageError::new(
+                self.status_code(),
+                "Not accepted here",
+                "Personal access tokens work with the JSON API under /admin/api only.",
+            ),
             AdminRefusal::Failed => PageError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -125,16 +164,94 @@ impl ResponseError for AdminAccessError {
     }
 }
 
+/// An API error answered with a `WWW-Authenticate` challenge (RFC 6750 section 3).
+fn bearer_challenge(error: ApiError, challenge: &'static str) -> HttpResponse {
+    let mut response = error.error_response();
+    response.headers_mut().insert(
+        actix_web::http::header::WWW_AUTHENTICATE,
+        actix_web::http::header::HeaderValue::from_static(challenge),
+    );
+    response
+}
+
 fn app_state(req: &HttpRequest) -> Option<web::Data<AppState>> {
     req.app_data::<web::Data<AppState>>().cloned()
 }
 
-/// Decides whether the request comes from an administrator.
-pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<AdminSession, AdminRefusal> {
-    let failed = |error: &dyn std::fmt::Display| {
-        tracing::error!(error = %error, "could not check administrator access");
-        AdminRefusal::Failed
+/// The credential of an `Authorization: Bearer ...` header (`Some("")` when it is empty;
+/// other schemes are not ours to judge and count as none).
+fn bearer_credential(req: &HttpRequest) -> Option<String> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, credential) = value.split_once(' ').unwrap_or((value, ""));
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim().to_string())
+}
+
+fn failed(error: &dyn std::fmt::Display) -> AdminRefusal {
+    tracing::error!(error = %error, "could not check administrator access");
+    AdminRefusal::Failed
+}
+
+/// Decides whether a personal access token speaks for an administrator: a live token,
+/// allowed from this address, with the `admin` scope, whose owner is still in the directory
+/// and in an administrator group now.
+async fn admin_for_personal_access_token(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<AdminSession, AdminRefusal> {
+    let now = state.now();
+    let pat = match authenticate_personal_access_token(&state.db, &state.audit, token, state.client_ip(req), now).await
+    {
+        Ok(pat) => pat,
+        Err(PatError::Database(e)) => return Err(failed(&e)),
+        Err(PatError::Invalid | PatError::AddressNotAllowed { .. }) => return Err(AdminRefusal::InvalidToken),
     };
+    if !pat.has_scope(ADMIN_SCOPE) {
+        return Err(AdminRefusal::InsufficientScope);
+    }
+    let interval = state.config.ldap.recheck_interval;
+    match recheck_person(&state.db, state.directory.as_ref(), &pat.user_id, now, interval)
+        .await
+        .map_err(|e| failed(&e))?
+    {
+        PersonStanding::Active => {}
+        PersonStanding::Refused => return Err(AdminRefusal::InvalidToken),
+    }
+    let person = find_person(&state.db, &pat.user_id)
+        .await
+        .map_err(|e| failed(&e))?
+        .ok_or(AdminRefusal::InvalidToken)?;
+    let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, now)
+        .await
+        .map_err(|e| failed(&e))?;
+    let via = admin.memberships(&person.claims.groups);
+    if via.is_empty() {
+        tracing::info!(sub = %person.id, token_id = %pat.id, path = %req.path(), "admin access refused: the token's owner is not in an administrator group");
+        return Err(AdminRefusal::NotAdministrator);
+    }
+    Ok(AdminSession {
+        sub: person.id,
+        username: person.claims.username,
+        name: person.claims.name,
+        admin_groups: via,
+        via_token: Some(pat.id),
+    })
+}
+
+/// Decides whether the request comes from an administrator: a browser session, or at the
+/// JSON API a personal access token.
+pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<AdminSession, AdminRefusal> {
+    if req.path().starts_with(API_PREFIX) {
+        if let Some(token) = bearer_credential(req) {
+            return admin_for_personal_access_token(state, req, &token).await;
+        }
+    }
     let session = state
         .current_session(req)
         .await
@@ -160,6 +277,7 @@ pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<Ad
         username: person.claims.username,
         name: person.claims.name,
         admin_groups: via,
+        via_token: None,
     })
 }
 
@@ -194,8 +312,8 @@ impl FromRequest for AdminSession {
     }
 }
 
-/// An administrator making a change through the JSON API: the session, and a valid
-/// `X-CSRF-Token` header.
+/// An administrator making a change through the JSON API: the session and a valid
+/// `X-CSRF-Token` header, or a personal access token (no cookie, so no CSRF to fear).
 #[derive(Debug, Clone)]
 pub struct AdminApiWrite(pub AdminSession);
 
@@ -208,6 +326,9 @@ impl FromRequest for AdminApiWrite {
         let req = req.clone();
         Box::pin(async move {
             let admin = session.await?;
+            if admin.via_token.is_some() {
+                return Ok(AdminApiWrite(admin));
+            }
             let token = req
                 .headers()
                 .get(CSRF_HEADER)

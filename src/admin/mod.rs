@@ -7,6 +7,8 @@ pub mod api_error;
 pub mod keys;
 pub mod ldap_form;
 pub mod ldap_settings;
+pub mod people;
+pub mod personal_access_tokens;
 pub mod second_factor;
 pub mod setup;
 
@@ -17,5 +19,7 @@ pub fn configure_admin_routes(cfg: &mut web::ServiceConfig) {
     setup::configure(cfg);
     ldap_settings::configure(cfg);
     keys::configure(cfg);
+    personal_access_tokens::configure(cfg);
     second_factor::configure(cfg);
+    people::configure(cfg);
 }

@@ -4,14 +4,23 @@ use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
 
-use crate::oidc::{authorize_endpoint, discovery_endpoint, end_session_endpoint, token_endpoint, userinfo_endpoint};
-use crate::web::{account_page, consent_page, health, home_page, login_page, static_route, totp_page};
+use crate::http::rate_limit::{rate_limit, LimitedEndpoint};
+use crate::oidc::{
+    authorize_endpoint, discovery_endpoint, end_session_endpoint, introspection_endpoint, revocation_endpoint,
+    token_endpoint, userinfo_endpoint,
+};
+use crate::web::{
+    account_page, consent_page, health, home_page, login_page, sessions_page, static_route, tokens_page, totp_page,
+};
 
 /// Cross-origin access for endpoints browser applications call directly (no cookies).
 fn cors() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .add((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))
+        .add((
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            "WWW-Authenticate, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
+        ))
 }
 
 async fn preflight() -> HttpResponse {
@@ -36,12 +45,26 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/token")
+            .wrap(rate_limit(LimitedEndpoint::Token))
             .wrap(cors())
             .route(web::post().to(token_endpoint::post_token))
             .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
     )
     .service(
+        web::resource("/revoke")
+            .wrap(rate_limit(LimitedEndpoint::Revoke))
+            .wrap(cors())
+            .route(web::post().to(revocation_endpoint::post_revoke))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
+    )
+    .service(
+        web::resource("/introspect")
+            .wrap(rate_limit(LimitedEndpoint::Introspect))
+            .route(web::post().to(introspection_endpoint::post_introspect)),
+    )
+    .service(
         web::resource("/userinfo")
+            .wrap(rate_limit(LimitedEndpoint::Userinfo))
             .wrap(cors())
             .route(web::get().to(userinfo_endpoint::userinfo))
             .route(web::post().to(userinfo_endpoint::userinfo))
@@ -54,16 +77,19 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/login")
+            .wrap(rate_limit(LimitedEndpoint::Login))
             .route(web::get().to(login_page::get_login))
             .route(web::post().to(login_page::post_login)),
     )
     .service(
         web::resource("/login/totp")
+            .wrap(rate_limit(LimitedEndpoint::SecondFactor))
             .route(web::get().to(totp_page::get_login_totp))
             .route(web::post().to(totp_page::post_login_totp)),
     )
     .service(
         web::resource("/login/totp/enrol")
+            .wrap(rate_limit(LimitedEndpoint::SecondFactor))
             .route(web::get().to(totp_page::get_login_totp_enrol))
             .route(web::post().to(totp_page::post_login_totp_enrol)),
     )
@@ -81,6 +107,25 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/account/recovery-codes",
         web::post().to(account_page::post_account_recovery_codes),
+    )
+    .service(
+        web::resource("/account/tokens")
+            .route(web::get().to(tokens_page::get_account_tokens))
+            .route(web::post().to(tokens_page::post_account_tokens)),
+    )
+    .route(
+        "/account/tokens/{id}/revoke",
+        web::post().to(tokens_page::post_account_token_revoke),
+    )
+    .route("/account/sessions", web::get().to(sessions_page::get_account_sessions))
+    .route("/account/sessions/end", web::post().to(sessions_page::post_end_session))
+    .route(
+        "/account/sessions/end-others",
+        web::post().to(sessions_page::post_end_other_sessions),
+    )
+    .route(
+        "/account/applications/disconnect",
+        web::post().to(sessions_page::post_disconnect_application),
     )
     .service(
         web::resource("/consent")

@@ -23,6 +23,7 @@ use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::discovery_document;
+use crate::ratelimit::RateLimiter;
 use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, LDAP_SETTING};
 use crate::settings::{setting_version, SettingsError};
 use crate::storage::{connect_database, run_pending_migrations};
@@ -86,9 +87,15 @@ impl AppState {
         seed_clients_from_config(&db, &config.clients, clock.now_unix())
             .await
             .context("while registering the clients from the configuration file")?;
-        let keys = KeyRing::load_or_create_with_bits(&db, &master_key, clock.as_ref(), config.keys.rsa_bits)
-            .await
-            .context("while loading the signing keys")?;
+        let keys = KeyRing::load_or_create_with(
+            &db,
+            &master_key,
+            clock.as_ref(),
+            &config.keys.algorithms,
+            config.keys.rsa_bits,
+        )
+        .await
+        .context("while loading the signing keys")?;
         // The next key exists from the start (generated here, on the blocking pool, never
         // while handling a request), and a rotation that fell due while stopped happens now.
         rotate_signing_keys_if_due(
@@ -119,9 +126,17 @@ impl AppState {
         }
         config.ldap = ldap;
         let directory = LdapDirectory::with_clock(config.ldap.clone(), clock.clone());
-        let discovery_json =
-            discovery_document(&config.issuer, config.ldap.extra_claims.keys().map(String::as_str)).to_string();
+        let discovery_json = discovery_document(
+            &config.issuer,
+            config.ldap.extra_claims.keys().map(String::as_str),
+            &config.keys.algorithms,
+        )
+        .to_string();
+        let trusted_proxies = Arc::new(config.network.trusted_proxies());
+        let rate_limits = Arc::new(RateLimiter::new(&config.rate_limits));
         Ok(AppState {
+            trusted_proxies,
+            rate_limits,
             csrf: CsrfKey::derive(&master_key),
             audit,
             config: Arc::new(config),
@@ -273,9 +288,16 @@ impl Application {
                 }
             }
         });
+        let housekeeping = tokio::spawn(crate::storage::purge::run_housekeeping(
+            self.state.db.clone(),
+            self.state.clock.clone(),
+            self.state.config.lifetimes.clone(),
+            Duration::from_secs(self.state.config.housekeeping.interval.unsigned_abs()),
+        ));
         let result = self.server.await;
         upkeep.abort();
         ldap_poll.abort();
+        housekeeping.abort();
         key_upkeep.abort();
         result
     }

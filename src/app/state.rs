@@ -1,5 +1,6 @@
 //! Everything a request handler needs, built once at start.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
@@ -13,12 +14,14 @@ use crate::authorization::complete_authorization::FlowContext;
 use crate::authorization::people::{recheck_person, PersonStanding};
 use crate::authorization::token_exchange::TokenContext;
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, IpAllowlist};
 use crate::crypto::MasterKey;
 use crate::directory::DirectoryHandle;
+use crate::http::client_ip::client_ip;
 use crate::http::csrf::CsrfKey;
 use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
+use crate::ratelimit::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +37,10 @@ pub struct AppState {
     pub audit: AuditLog,
     /// The discovery document, rendered once.
     pub discovery_json: Arc<str>,
+    /// `[network] trusted_proxies`, parsed once.
+    pub trusted_proxies: Arc<IpAllowlist>,
+    /// The request counters of `[rate_limits]` (per instance, in memory).
+    pub rate_limits: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -43,6 +50,12 @@ impl AppState {
 
     pub fn secure_cookies(&self) -> bool {
         self.config.secure_cookies()
+    }
+
+    /// The address a request comes from (socket peer, or `X-Forwarded-For` behind a
+    /// trusted proxy).
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        client_ip(req, &self.trusted_proxies)
     }
 
     pub fn now(&self) -> i64 {

@@ -94,6 +94,68 @@ pub enum AuditEvent {
         actor: String,
         kid: String,
     },
+    /// A refresh token that had already been exchanged was presented again: the whole
+    /// family (grant) was revoked (RFC 9700 section 4.14).
+    RefreshTokenReused {
+        client_id: String,
+        sub: String,
+        grant_id: String,
+    },
+    /// A client revoked a token (RFC 7009); `token_type` is `access_token` or
+    /// `refresh_token`.
+    TokenRevoked {
+        client_id: String,
+        sub: Option<String>,
+        token_type: &'static str,
+    },
+    /// A token request from an address outside the client's allowlist.
+    ClientAddressRefused {
+        client_id: String,
+        ip: String,
+    },
+    PersonalAccessTokenCreated {
+        sub: String,
+        token_id: String,
+        name: String,
+        scope: String,
+    },
+    /// `by` is the owner, or the administrator who revoked it.
+    PersonalAccessTokenRevoked {
+        sub: String,
+        token_id: String,
+        by: String,
+    },
+    /// A personal access token was used from an address outside its allowlist.
+    PersonalAccessTokenAddressRefused {
+        sub: String,
+        token_id: String,
+        ip: String,
+    },
+    /// A request was refused with 429; `limit` names the rule (`token_per_ip`,
+    /// `login_per_username`...), `key` the client id or address (usernames are hashed).
+    RateLimited {
+        limit: &'static str,
+        key: String,
+    },
+    /// A person ended one of their sessions from the account page (or `by` an administrator).
+    SessionEnded {
+        sub: String,
+        sid: String,
+        by: String,
+    },
+    /// A person disconnected an application: consent forgotten, its tokens revoked.
+    ApplicationDisconnected {
+        sub: String,
+        client_id: String,
+    },
+    /// An administrator ended every session and token of a person.
+    EverythingRevoked {
+        sub: String,
+        by: String,
+        sessions: u64,
+        grants: u64,
+        personal_access_tokens: u64,
+    },
 }
 
 impl AuditEvent {
@@ -117,6 +179,16 @@ impl AuditEvent {
             AuditEvent::TotpReset { .. } => "totp.reset",
             AuditEvent::SigningKeysRotated { .. } => "keys.rotated",
             AuditEvent::SigningKeyRevoked { .. } => "keys.revoked",
+            AuditEvent::RefreshTokenReused { .. } => "refresh_token.reused",
+            AuditEvent::TokenRevoked { .. } => "token.revoked",
+            AuditEvent::ClientAddressRefused { .. } => "client.address_refused",
+            AuditEvent::PersonalAccessTokenCreated { .. } => "personal_access_token.created",
+            AuditEvent::PersonalAccessTokenRevoked { .. } => "personal_access_token.revoked",
+            AuditEvent::PersonalAccessTokenAddressRefused { .. } => "personal_access_token.address_refused",
+            AuditEvent::RateLimited { .. } => "rate_limited",
+            AuditEvent::SessionEnded { .. } => "session.ended",
+            AuditEvent::ApplicationDisconnected { .. } => "application.disconnected",
+            AuditEvent::EverythingRevoked { .. } => "user.everything_revoked",
         }
     }
 
@@ -138,6 +210,17 @@ impl AuditEvent {
             | AuditEvent::RecoveryCodesRegenerated { sub } => Some(sub),
             AuditEvent::TotpReset { by, .. } => Some(by),
             AuditEvent::SigningKeysRotated { actor, .. } | AuditEvent::SigningKeyRevoked { actor, .. } => Some(actor),
+            AuditEvent::RefreshTokenReused { sub, .. }
+            | AuditEvent::PersonalAccessTokenCreated { sub, .. }
+            | AuditEvent::PersonalAccessTokenAddressRefused { sub, .. }
+            | AuditEvent::ApplicationDisconnected { sub, .. } => Some(sub),
+            AuditEvent::TokenRevoked { client_id, .. } | AuditEvent::ClientAddressRefused { client_id, .. } => {
+                Some(client_id)
+            }
+            AuditEvent::PersonalAccessTokenRevoked { by, .. }
+            | AuditEvent::SessionEnded { by, .. }
+            | AuditEvent::EverythingRevoked { by, .. } => Some(by),
+            AuditEvent::RateLimited { key, .. } => Some(key),
         }
     }
 
@@ -145,7 +228,11 @@ impl AuditEvent {
         match self {
             AuditEvent::ConsentGranted { client_id, .. }
             | AuditEvent::ConsentDenied { client_id, .. }
-            | AuditEvent::AuthorizationCodeReplayed { client_id, .. } => Some(client_id),
+            | AuditEvent::AuthorizationCodeReplayed { client_id, .. }
+            | AuditEvent::RefreshTokenReused { client_id, .. }
+            | AuditEvent::TokenRevoked { client_id, .. }
+            | AuditEvent::ClientAddressRefused { client_id, .. }
+            | AuditEvent::ApplicationDisconnected { client_id, .. } => Some(client_id),
             _ => None,
         }
     }
@@ -169,11 +256,38 @@ impl AuditEvent {
             AuditEvent::TotpReset { sub, .. } => json!({ "sub": sub }),
             AuditEvent::SigningKeysRotated { new_kid, .. } => json!({ "now_signing": new_kid }),
             AuditEvent::SigningKeyRevoked { kid, .. } => json!({ "kid": kid }),
+            AuditEvent::RefreshTokenReused { grant_id, .. } => {
+                json!({ "grant_id": grant_id, "action": "the whole refresh token family was revoked" })
+            }
+            AuditEvent::TokenRevoked { sub, token_type, .. } => json!({ "sub": sub, "token_type": token_type }),
+            AuditEvent::ClientAddressRefused { ip, .. } => json!({ "ip": ip }),
+            AuditEvent::PersonalAccessTokenCreated {
+                token_id, name, scope, ..
+            } => json!({ "token_id": token_id, "name": name, "scope": scope }),
+            AuditEvent::PersonalAccessTokenRevoked { sub, token_id, .. } => json!({ "sub": sub, "token_id": token_id }),
+            AuditEvent::PersonalAccessTokenAddressRefused { token_id, ip, .. } => {
+                json!({ "token_id": token_id, "ip": ip })
+            }
+            AuditEvent::RateLimited { limit, .. } => json!({ "limit": limit }),
+            AuditEvent::SessionEnded { sub, sid, .. } => json!({ "sub": sub, "sid": sid }),
+            AuditEvent::EverythingRevoked {
+                sub,
+                sessions,
+                grants,
+                personal_access_tokens,
+                ..
+            } => json!({
+                "sub": sub,
+                "sessions": sessions,
+                "grants": grants,
+                "personal_access_tokens": personal_access_tokens
+            }),
             AuditEvent::SignedOut { .. }
             | AuditEvent::ConsentDenied { .. }
             | AuditEvent::TotpEnrolled { .. }
             | AuditEvent::TotpVerified { .. }
-            | AuditEvent::RecoveryCodesRegenerated { .. } => json!({}),
+            | AuditEvent::RecoveryCodesRegenerated { .. }
+            | AuditEvent::ApplicationDisconnected { .. } => json!({}),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::config::{ClientConfig, TokenEndpointAuthMethod};
+use crate::config::{ClientConfig, GrantType, IpAllowlist, SigningAlgorithm, TokenEndpointAuthMethod};
 use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::storage::entities::clients;
 
@@ -22,6 +22,14 @@ pub struct Client {
     pub first_party: bool,
     /// Every sign-in to this client needs a second factor (step-up for password-only sessions).
     pub require_mfa: bool,
+    pub grant_types: Vec<GrantType>,
+    /// The scopes a client_credentials token may carry.
+    pub allowed_scopes: Vec<String>,
+    /// Where token requests may come from.
+    pub allowed_ips: IpAllowlist,
+    /// Issue refresh tokens even when `offline_access` was not asked for.
+    pub issue_refresh_tokens: bool,
+    pub id_token_signed_response_alg: SigningAlgorithm,
     /// `config` when seeded from the file, `cli` when added with `gatehouse clients add`.
     pub source: String,
 }
@@ -55,6 +63,10 @@ impl Client {
             .any(|registered| registered == uri)
     }
 
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
     /// Constant-time check of a presented secret against the stored hash.
     pub fn verify_secret(&self, presented: &str) -> bool {
         let expected = self.secret_hash.as_deref().unwrap_or(NO_SECRET_HASH);
@@ -73,6 +85,21 @@ impl Client {
             secret_hash: model.secret_hash,
             first_party: model.first_party,
             require_mfa: model.require_mfa,
+            grant_types: serde_json::from_str::<Vec<String>>(&model.grant_types)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|grant| GrantType::parse(grant))
+                .collect(),
+            allowed_scopes: serde_json::from_str(&model.allowed_scopes).unwrap_or_default(),
+            allowed_ips: IpAllowlist::parse(
+                &serde_json::from_str::<Vec<String>>(&model.allowed_ips).unwrap_or_default(),
+            )
+            // Stored entries were validated when written; one that no longer parses
+            // must not open the client to everyone.
+            .unwrap_or_else(|_| IpAllowlist::parse(&["0.0.0.0/32"]).unwrap_or_default()),
+            issue_refresh_tokens: model.issue_refresh_tokens,
+            id_token_signed_response_alg: SigningAlgorithm::parse(&model.id_token_signed_response_alg)
+                .unwrap_or_default(),
             source: model.source,
         }
     }
@@ -95,6 +122,12 @@ pub struct NewClient {
     pub auth_method: TokenEndpointAuthMethod,
     pub first_party: bool,
     pub require_mfa: bool,
+    pub grant_types: Vec<GrantType>,
+    pub allowed_scopes: Vec<String>,
+    /// Validated addresses or CIDRs.
+    pub allowed_ips: Vec<String>,
+    pub issue_refresh_tokens: bool,
+    pub id_token_signed_response_alg: SigningAlgorithm,
 }
 
 impl From<&ClientConfig> for NewClient {
@@ -108,6 +141,11 @@ impl From<&ClientConfig> for NewClient {
             auth_method: config.token_endpoint_auth_method,
             first_party: config.first_party,
             require_mfa: config.require_mfa,
+            grant_types: config.grant_types.clone(),
+            allowed_scopes: config.allowed_scopes.clone(),
+            allowed_ips: config.allowed_ips.clone(),
+            issue_refresh_tokens: config.issue_refresh_tokens,
+            id_token_signed_response_alg: config.id_token_signed_response_alg,
         }
     }
 }
@@ -124,9 +162,19 @@ fn active_model(client: &NewClient, source: &str, now: i64) -> clients::ActiveMo
         token_endpoint_auth_method: Set(client.auth_method.as_str().to_string()),
         first_party: Set(client.first_party),
         require_mfa: Set(client.require_mfa),
+        grant_types: Set(json_list(client.grant_types.iter().map(|grant| grant.as_str()))),
+        allowed_scopes: Set(json_list(client.allowed_scopes.iter())),
+        allowed_ips: Set(json_list(client.allowed_ips.iter())),
+        issue_refresh_tokens: Set(client.issue_refresh_tokens),
+        id_token_signed_response_alg: Set(client.id_token_signed_response_alg.as_str().to_string()),
         source: Set(source.to_string()),
         created_at: Set(now),
     }
+}
+
+fn json_list<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
+    let items: Vec<String> = items.map(|item| item.as_ref().to_string()).collect();
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,6 +330,11 @@ mod tests {
             auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             first_party: false,
             require_mfa: false,
+            grant_types: crate::config::GrantType::defaults(),
+            allowed_scopes: vec![],
+            allowed_ips: crate::config::IpAllowlist::default(),
+            issue_refresh_tokens: false,
+            id_token_signed_response_alg: crate::config::SigningAlgorithm::Rs256,
             source: "cli".into(),
         }
     }

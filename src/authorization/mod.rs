@@ -4,11 +4,14 @@
 pub mod authorization_code;
 pub mod authorize_request;
 pub mod browser_session;
+pub mod client_credentials;
 pub mod client_registry;
 pub mod complete_authorization;
+pub mod connected_apps;
 pub mod consent;
 pub mod pending_authorization;
 pub mod people;
+pub mod refresh_grant;
 pub mod released_claims;
 pub mod scopes;
 pub mod second_factor;

@@ -6,6 +6,10 @@ pub const SUPPORTED_SCOPES: &[(&str, &str)] = &[
     ("profile", "See your name and username"),
     ("email", "See your email address"),
     ("groups", "See which groups you belong to"),
+    (
+        "offline_access",
+        "Stay connected when you are not signed in (a refresh token)",
+    ),
 ];
 
 /// A normalised set of scopes: known ones only, deduplicated, in `SUPPORTED_SCOPES` order.

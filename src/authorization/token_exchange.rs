@@ -1,22 +1,24 @@
 //! The authorization_code grant (RFC 6749 4.1.3): redeem the code once, then mint the ID
-//! token and the access token.
+//! token, the access token and (for clients that may refresh) a refresh token.
 
 use sea_orm::DatabaseConnection;
 
 use super::authorization_code::{
     check_authorization_code, grant_of_code, mark_code_redeemed, CodeError, CodeErrorOrDb, CodeRecord,
 };
-use super::people::find_person;
+use super::client_registry::Client;
+use super::people::{find_person, PersonClaims};
 use super::scopes::ScopeSet;
 use super::second_factor::acr_for_amr;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::authorization::released_claims::scoped_claims;
-use crate::config::Lifetimes;
+use crate::config::{GrantType, Lifetimes};
 use crate::crypto::random_token;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningAlgorithm};
 use crate::tokens::access_token::{sign_access_token, AccessTokenClaims};
 use crate::tokens::grants::{create_grant, revoke_grant, NewGrant};
 use crate::tokens::id_token::{sign_id_token, IdTokenClaims};
+use crate::tokens::refresh_token::{issue_refresh_token, refresh_token_expiry, NewRefreshToken};
 use crate::tokens::{left_half_hash, TokenError};
 
 pub struct TokenContext<'a> {
@@ -32,7 +34,10 @@ pub struct TokenContext<'a> {
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {
     pub access_token: String,
-    pub id_token: String,
+    /// When the scope has `openid`.
+    pub id_token: Option<String>,
+    /// When the client may refresh and asked for (or is set up for) refresh tokens.
+    pub refresh_token: Option<String>,
     pub expires_in: i64,
     pub scope: String,
 }
@@ -59,20 +64,28 @@ impl From<CodeErrorOrDb> for ExchangeError {
 }
 
 pub struct CodeRedemption<'a> {
-    pub client_id: &'a str,
+    /// The authenticated client.
+    pub client: &'a Client,
     pub code: &'a str,
     pub redirect_uri: Option<&'a str>,
     pub code_verifier: Option<&'a str>,
+}
+
+/// True when a sign-in with `scope` gives `client` a refresh token: the client may use the
+/// refresh_token grant, and asked for `offline_access` or is set up to always get one.
+pub fn issues_refresh_token(client: &Client, scope: &ScopeSet) -> bool {
+    client.allows_grant(GrantType::RefreshToken) && (scope.contains("offline_access") || client.issue_refresh_tokens)
 }
 
 pub async fn exchange_authorization_code(
     ctx: &TokenContext<'_>,
     redemption: CodeRedemption<'_>,
 ) -> Result<IssuedTokens, ExchangeError> {
+    let client_id = redemption.client.client_id.as_str();
     let record = match check_authorization_code(
         ctx.db,
         redemption.code,
-        redemption.client_id,
+        client_id,
         redemption.redirect_uri,
         redemption.code_verifier,
         ctx.now,
@@ -87,7 +100,7 @@ pub async fn exchange_authorization_code(
             }
             ctx.audit.record(
                 AuditEvent::AuthorizationCodeReplayed {
-                    client_id: redemption.client_id.to_string(),
+                    client_id: client_id.to_string(),
                     sub: user_id.clone(),
                 },
                 ctx.now,
@@ -100,7 +113,15 @@ pub async fn exchange_authorization_code(
     let person = find_person(ctx.db, &record.user_id)
         .await?
         .ok_or(ExchangeError::UnknownPerson)?;
-    let expires_at = ctx.now + ctx.lifetimes.access_token;
+    let scope = ScopeSet::parse(&record.scope);
+    let refresh = issues_refresh_token(redemption.client, &scope);
+    // A refresh family lives until its absolute end; otherwise the grant only has to
+    // outlive the access token.
+    let expires_at = if refresh {
+        ctx.now + ctx.lifetimes.refresh_token_absolute
+    } else {
+        ctx.now + ctx.lifetimes.access_token
+    };
     let grant_id = create_grant(
         ctx.db,
         NewGrant {
@@ -133,30 +154,111 @@ pub async fn exchange_authorization_code(
         }
         .into());
     }
-    mint_tokens(ctx, &record, &person.claims, &grant_id)
+    let refresh_token = if refresh {
+        Some(
+            issue_refresh_token(
+                ctx.db,
+                NewRefreshToken {
+                    grant_id: &grant_id,
+                    client_id: &record.client_id,
+                    user_id: &record.user_id,
+                    scope: &scope.to_string(),
+                    sid: Some(&record.sid),
+                    auth_time: record.auth_time,
+                    amr: &record.amr,
+                    expires_at: refresh_token_expiry(ctx.now, ctx.lifetimes.refresh_token_idle, expires_at),
+                },
+                ctx.now,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let minted = mint_person_tokens(
+        ctx,
+        &PersonTokens {
+            sign_in: SignIn::from(&record),
+            scope: &scope,
+            grant_id: &grant_id,
+            nonce: record.nonce.clone(),
+            person: &person.claims,
+            id_token_alg: redemption.client.id_token_signed_response_alg,
+        },
+    )?;
+    Ok(IssuedTokens {
+        access_token: minted.access_token,
+        id_token: minted.id_token,
+        refresh_token,
+        expires_in: ctx.lifetimes.access_token,
+        scope: scope.to_string(),
+    })
 }
 
-fn mint_tokens(
+/// Who signed in, and how: what a code or a refresh token records about the sign-in.
+pub(super) struct SignIn<'a> {
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub auth_time: i64,
+    /// Space-separated.
+    pub amr: &'a str,
+}
+
+impl<'a> From<&'a CodeRecord> for SignIn<'a> {
+    fn from(record: &'a CodeRecord) -> Self {
+        SignIn {
+            client_id: &record.client_id,
+            user_id: &record.user_id,
+            sid: Some(&record.sid),
+            auth_time: record.auth_time,
+            amr: &record.amr,
+        }
+    }
+}
+
+pub(super) struct PersonTokens<'a> {
+    pub sign_in: SignIn<'a>,
+    /// The scope of these tokens (narrower than the family's after a refresh that asked).
+    pub scope: &'a ScopeSet,
+    pub grant_id: &'a str,
+    /// The authorization request's nonce; never in a refreshed ID token (OIDC Core 12.2).
+    pub nonce: Option<String>,
+    pub person: &'a PersonClaims,
+    pub id_token_alg: SigningAlgorithm,
+}
+
+pub(super) struct MintedTokens {
+    pub access_token: String,
+    pub id_token: Option<String>,
+}
+
+/// Signs the access token and, when the scope has `openid`, the ID token.
+pub(super) fn mint_person_tokens(
     ctx: &TokenContext<'_>,
-    record: &CodeRecord,
-    person: &super::people::PersonClaims,
-    grant_id: &str,
-) -> Result<IssuedTokens, ExchangeError> {
-    let scope = ScopeSet::parse(&record.scope);
+    tokens: &PersonTokens<'_>,
+) -> Result<MintedTokens, TokenError> {
+    let record = &tokens.sign_in;
     let access_claims = AccessTokenClaims {
         iss: ctx.issuer.to_string(),
-        sub: record.user_id.clone(),
-        aud: record.client_id.clone(),
-        client_id: record.client_id.clone(),
-        scope: scope.to_string(),
+        sub: record.user_id.to_string(),
+        aud: record.client_id.to_string(),
+        client_id: record.client_id.to_string(),
+        scope: tokens.scope.to_string(),
         jti: random_token(16),
         iat: ctx.now,
         exp: ctx.now + ctx.lifetimes.access_token,
         auth_time: Some(record.auth_time),
-        sid: Some(record.sid.clone()),
-        gid: grant_id.to_string(),
+        sid: record.sid.map(str::to_string),
+        gid: Some(tokens.grant_id.to_string()),
     };
     let access_token = sign_access_token(ctx.keys, &access_claims)?;
+    if !tokens.scope.contains("openid") {
+        return Ok(MintedTokens {
+            access_token,
+            id_token: None,
+        });
+    }
     let amr: Vec<String> = record
         .amr
         .split(' ')
@@ -165,24 +267,22 @@ fn mint_tokens(
         .collect();
     let id_claims = IdTokenClaims {
         iss: ctx.issuer.to_string(),
-        sub: record.user_id.clone(),
-        aud: record.client_id.clone(),
-        azp: record.client_id.clone(),
+        sub: record.user_id.to_string(),
+        aud: record.client_id.to_string(),
+        azp: record.client_id.to_string(),
         exp: ctx.now + ctx.lifetimes.id_token,
         iat: ctx.now,
         auth_time: record.auth_time,
-        nonce: record.nonce.clone(),
+        nonce: tokens.nonce.clone(),
         at_hash: Some(left_half_hash(&access_token)),
         acr: Some(acr_for_amr(&amr).to_string()),
         amr,
-        sid: record.sid.clone(),
-        extra: scoped_claims(person, &scope, ctx.email_verified),
+        sid: record.sid.unwrap_or_default().to_string(),
+        extra: scoped_claims(tokens.person, tokens.scope, ctx.email_verified),
     };
-    let id_token = sign_id_token(ctx.keys, &id_claims)?;
-    Ok(IssuedTokens {
+    let id_token = sign_id_token(ctx.keys, tokens.id_token_alg, &id_claims)?;
+    Ok(MintedTokens {
         access_token,
-        id_token,
-        expires_in: ctx.lifetimes.access_token,
-        scope: scope.to_string(),
+        id_token: Some(id_token),
     })
 }

@@ -1,8 +1,9 @@
-//! The key ring held in memory: one signer, a verifier per published key, the JWKS
-//! document, all swapped together as one immutable snapshot when the ring is reloaded.
+//! The key ring held in memory: one signer per enabled algorithm, a verifier per published
+//! key, the JWKS document, all swapped together as one immutable snapshot when the ring is
+//! reloaded.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,14 +17,14 @@ use serde::Deserialize;
 use super::jwks::jwks_document;
 use super::key_store::{load_published_signing_keys, store_signing_key, PRIVATE_KEY_CONTEXT};
 use super::{
-    generate_rsa_signing_key, GeneratedKey, JwtSigner, KeyError, KeyInfo, KeyStatus, RsaPublicJwk, TokenRejection,
-    RS256,
+    generate_signing_key, GeneratedKey, JwtSigner, KeyError, KeyInfo, KeyStatus, PublicJwk, PublicKeyParams,
+    SigningAlgorithm, TokenRejection,
 };
 use crate::clock::Clock;
 use crate::crypto::{sha256_hex, MasterKey};
 use crate::storage::entities::signing_keys;
 
-/// Size of the keys `load_or_create` generates.
+/// Size of the RSA keys `load_or_create` generates.
 const DEFAULT_RSA_BITS: usize = 2048;
 
 /// No leeway on `exp`: the tokens verified here are our own, stamped by instances that
@@ -34,19 +35,27 @@ const EXP_LEEWAY_SECONDS: i64 = 0;
 /// runs slightly ahead must not be refused by another, and accepting it early is harmless.
 const NBF_LEEWAY_SECONDS: i64 = 30;
 
-/// Signs with the current key, verifies with every published key, serves the JWKS.
-/// Cheap to share (`Arc<KeyRing>`); every read takes a brief read lock to clone an `Arc`.
+/// Signs with the current key of each enabled algorithm, verifies with every published key
+/// (whatever its algorithm), serves the JWKS. Cheap to share (`Arc<KeyRing>`); every read
+/// takes a brief read lock to clone an `Arc`.
 pub struct KeyRing {
     snapshot: RwLock<Arc<KeyRingSnapshot>>,
     /// Serializes reloads so an older read of the table never replaces a newer one.
     reload_lock: tokio::sync::Mutex<()>,
+    /// The algorithms this ring signs with (`keys.algorithms`), sorted; RS256 always.
+    algorithms: Vec<SigningAlgorithm>,
 }
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let snapshot = self.snapshot();
+        let signers: Vec<(SigningAlgorithm, &str)> = snapshot
+            .signers
+            .iter()
+            .map(|(algorithm, signer)| (*algorithm, signer.kid()))
+            .collect();
         f.debug_struct("KeyRing")
-            .field("signer", &snapshot.signer.kid())
+            .field("signers", &signers)
             .field("keys", &snapshot.keys.len())
             .finish()
     }
@@ -54,7 +63,10 @@ impl std::fmt::Debug for KeyRing {
 
 /// One consistent view of the ring. Never mutated: a reload builds a new one.
 struct KeyRingSnapshot {
+    /// The RS256 signer: access tokens, and ID tokens of RS256 clients.
     signer: Arc<JwtSigner>,
+    /// The signer of every enabled algorithm that has a `current` key (RS256 included).
+    signers: BTreeMap<SigningAlgorithm, Arc<JwtSigner>>,
     verifiers: HashMap<String, VerificationKey>,
     jwks_json: Arc<str>,
     /// Strong `ETag` of `jwks_json` (quoted), computed once per load.
@@ -70,11 +82,12 @@ struct VerificationKey {
 /// A published key as read from its row, public part only, checked for consistency.
 struct PublishedKey {
     kid: String,
+    algorithm: SigningAlgorithm,
     status: KeyStatus,
     created_at: i64,
     activated_at: Option<i64>,
     retired_at: Option<i64>,
-    jwk: RsaPublicJwk,
+    jwk: PublicJwk,
 }
 
 /// The claims verify checks against `now` itself (jsonwebtoken would use the wall clock).
@@ -86,73 +99,128 @@ struct TimeClaims {
 }
 
 impl KeyRing {
-    /// Loads every published key from the database and decrypts the signing key. When there
-    /// is no `current` key, generates an RSA-2048 key (on the blocking pool), stores it as
-    /// `current` and loads again. Should two instances race here and both store one, each
-    /// picks the same signer: the `current` key activated first, then the smallest kid.
+    /// [`KeyRing::load_or_create_with`] for every algorithm, with RSA-2048 keys.
     pub async fn load_or_create(
         db: &DatabaseConnection,
         master_key: &MasterKey,
         clock: &dyn Clock,
     ) -> Result<KeyRing, KeyError> {
-        Self::load_or_create_with_bits(db, master_key, clock, DEFAULT_RSA_BITS).await
+        Self::load_or_create_with(db, master_key, clock, &SigningAlgorithm::ALL, DEFAULT_RSA_BITS).await
     }
 
-    /// As [`KeyRing::load_or_create`], generating a key of `rsa_bits` bits when needed.
-    pub async fn load_or_create_with_bits(
+    /// Loads every published key from the database and decrypts the signing key of each of
+    /// `algorithms` (RS256 is always one of them). Every one of them that has no `current`
+    /// key gets one: generated on the blocking pool (RSA keys of `rsa_bits` bits), stored as
+    /// `current`, then the ring is loaded again. Should two instances race here and both
+    /// store one, each picks the same signer: the `current` key activated first, then the
+    /// smallest kid.
+    pub async fn load_or_create_with(
         db: &DatabaseConnection,
         master_key: &MasterKey,
         clock: &dyn Clock,
+        algorithms: &[SigningAlgorithm],
         rsa_bits: usize,
     ) -> Result<KeyRing, KeyError> {
+        let algorithms = enabled_algorithms(algorithms);
         let mut rows = load_published_signing_keys(db).await?;
-        if !rows.iter().any(|row| row.status == KeyStatus::Current.as_str()) {
-            let key = generate_rsa_signing_key(rsa_bits).await?;
-            store_signing_key(db, &key, KeyStatus::Current, master_key, clock.now_unix()).await?;
-            tracing::info!(kid = %key.kid, "generated a new current signing key");
+        let missing: Vec<SigningAlgorithm> = algorithms
+            .iter()
+            .copied()
+            .filter(|algorithm| {
+                !rows
+                    .iter()
+                    .any(|row| row.algorithm == algorithm.as_str() && row.status == KeyStatus::Current.as_str())
+            })
+            .collect();
+        if !missing.is_empty() {
+            // Generated side by side on the blocking pool (two RSA keys take as long as one).
+            let generated = futures_util::future::try_join_all(
+                missing
+                    .iter()
+                    .map(|algorithm| generate_signing_key(*algorithm, rsa_bits)),
+            )
+            .await?;
+            for key in &generated {
+                store_signing_key(db, key, KeyStatus::Current, master_key, clock.now_unix()).await?;
+                tracing::info!(kid = %key.kid, algorithm = %key.algorithm, "generated a new current signing key");
+            }
             rows = load_published_signing_keys(db).await?;
         }
-        let snapshot = snapshot_from_rows(&rows, master_key, None)?;
-        Ok(KeyRing::from_snapshot(snapshot))
+        let snapshot = snapshot_from_rows(&rows, master_key, &algorithms, None)?;
+        Ok(KeyRing::from_snapshot(snapshot, algorithms))
     }
 
-    /// A ring of one `current` key that exists only in memory, activated at `now`: for
-    /// tests and fixtures that do not need the database.
+    /// A ring of one RS256 `current` key that exists only in memory, activated at `now`:
+    /// for tests and fixtures that do not need the database.
     pub fn from_signing_key(key: &GeneratedKey, now: i64) -> Result<KeyRing, KeyError> {
-        let signer = JwtSigner::from_pkcs8_der(key.kid.clone(), &key.pkcs8_der)?;
-        let published = PublishedKey {
-            kid: key.kid.clone(),
-            status: KeyStatus::Current,
-            created_at: now,
-            activated_at: Some(now),
-            retired_at: None,
-            jwk: key.public_jwk(),
-        };
-        let snapshot = assemble_snapshot(vec![published], checked_signer(signer)?)?;
-        Ok(KeyRing::from_snapshot(snapshot))
+        Self::from_signing_keys(&[key], now)
     }
 
-    /// Re-reads the ring from the database and swaps it in whole. The signer is reused when
-    /// it has not changed, so a reload costs one query and a little JSON. On error (no
-    /// `current` key left, a key that does not decrypt) the previous ring stays in place.
+    /// A ring that exists only in memory, signing with `keys` (one per algorithm, RS256
+    /// among them), each `current` and activated at `now`.
+    pub fn from_signing_keys(keys: &[&GeneratedKey], now: i64) -> Result<KeyRing, KeyError> {
+        let mut published = Vec::with_capacity(keys.len());
+        let mut signers = BTreeMap::new();
+        for key in keys {
+            let signer = checked_signer(JwtSigner::from_pkcs8_der(key.algorithm, &key.pkcs8_der)?, &key.kid)?;
+            if signers.insert(key.algorithm, signer).is_some() {
+                return Err(KeyError::InvalidKey(format!("two {} keys given", key.algorithm)));
+            }
+            published.push(PublishedKey {
+                kid: key.kid.clone(),
+                algorithm: key.algorithm,
+                status: KeyStatus::Current,
+                created_at: now,
+                activated_at: Some(now),
+                retired_at: None,
+                jwk: key.public_jwk(),
+            });
+        }
+        let algorithms: Vec<SigningAlgorithm> = signers.keys().copied().collect();
+        let snapshot = assemble_snapshot(published, signers)?;
+        Ok(KeyRing::from_snapshot(snapshot, algorithms))
+    }
+
+    /// Re-reads the ring from the database and swaps it in whole. Signers are reused when
+    /// they have not changed, so a reload costs one query and a little JSON. On error (no
+    /// `current` RS256 key left, a key that does not decrypt) the previous ring stays in
+    /// place. An enabled algorithm left without a `current` key stops signing (its clients'
+    /// token requests fail) until the schedule or a restart gives it one.
     pub async fn reload(&self, db: &DatabaseConnection, master_key: &MasterKey) -> Result<(), KeyError> {
         let _reloading = self.reload_lock.lock().await;
         let rows = load_published_signing_keys(db).await?;
         let previous = self.snapshot();
-        let snapshot = snapshot_from_rows(&rows, master_key, Some(&previous))?;
-        if snapshot.signer.kid() != previous.signer.kid() {
-            tracing::info!(kid = %snapshot.signer.kid(), "signing with a new key");
+        let snapshot = snapshot_from_rows(&rows, master_key, &self.algorithms, Some(&previous))?;
+        for (algorithm, signer) in &snapshot.signers {
+            if previous.signers.get(algorithm).map(|old| old.kid()) != Some(signer.kid()) {
+                tracing::info!(kid = %signer.kid(), %algorithm, "signing with a new key");
+            }
         }
         *self.snapshot.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
         Ok(())
     }
 
-    /// The key that signs new tokens.
+    /// The RS256 key that signs new tokens (access tokens are always RS256).
     pub fn signer(&self) -> Arc<JwtSigner> {
         self.snapshot().signer.clone()
     }
 
-    /// `{"keys":[...]}` with every published key (the signer first, then other `current`,
+    /// The key that signs new tokens with `algorithm`; `AlgorithmUnavailable` when the
+    /// algorithm is not enabled or has no `current` key.
+    pub fn signer_for(&self, algorithm: SigningAlgorithm) -> Result<Arc<JwtSigner>, KeyError> {
+        self.snapshot()
+            .signers
+            .get(&algorithm)
+            .cloned()
+            .ok_or(KeyError::AlgorithmUnavailable(algorithm))
+    }
+
+    /// The algorithms this ring signs with, sorted (RS256 first).
+    pub fn algorithms(&self) -> &[SigningAlgorithm] {
+        &self.algorithms
+    }
+
+    /// `{"keys":[...]}` with every published key (the signers first, then other `current`,
     /// `next` and `retired` keys), serialized once per load.
     pub fn jwks_json(&self) -> Arc<str> {
         self.snapshot().jwks_json.clone()
@@ -169,9 +237,18 @@ impl KeyRing {
         self.snapshot().keys.clone()
     }
 
+    /// The kids that sign right now, one per algorithm.
+    pub fn signing_kids(&self) -> Vec<String> {
+        self.snapshot()
+            .signers
+            .values()
+            .map(|signer| signer.kid().to_string())
+            .collect()
+    }
+
     /// Verifies a compact JWS issued by this provider and returns its claims:
     /// - the signature, with the published key named by the header's `kid`; the header's
-    ///   `alg` must be that key's (RS256), and `crit` headers are refused;
+    ///   `alg` must be that key's (RS256, PS256 or ES256), and `crit` headers are refused;
     /// - the JOSE `typ` header, when `expected_typ` is given (compared as media types:
     ///   case-insensitive, `application/` implied);
     /// - `iss` (required, equal to `issuer`), `aud` (required and containing `audience`
@@ -244,10 +321,11 @@ impl KeyRing {
         Ok(claims)
     }
 
-    fn from_snapshot(snapshot: KeyRingSnapshot) -> KeyRing {
+    fn from_snapshot(snapshot: KeyRingSnapshot, algorithms: Vec<SigningAlgorithm>) -> KeyRing {
         KeyRing {
             snapshot: RwLock::new(Arc::new(snapshot)),
             reload_lock: tokio::sync::Mutex::new(()),
+            algorithms,
         }
     }
 
@@ -258,46 +336,70 @@ impl KeyRing {
     }
 }
 
-/// Builds a snapshot from the published rows. The signer is taken over from `previous`
-/// when it is the same key; otherwise its private key is decrypted and parsed.
+/// `algorithms` sorted and without duplicates, RS256 always included.
+fn enabled_algorithms(algorithms: &[SigningAlgorithm]) -> Vec<SigningAlgorithm> {
+    let mut enabled: Vec<SigningAlgorithm> = algorithms.to_vec();
+    enabled.push(SigningAlgorithm::Rs256);
+    enabled.sort_unstable();
+    enabled.dedup();
+    enabled
+}
+
+/// Builds a snapshot from the published rows: a signer for each of `algorithms` that has a
+/// `current` key (RS256 must). A signer is taken over from `previous` when it is the same
+/// key; otherwise its private key is decrypted and parsed.
 fn snapshot_from_rows(
     rows: &[signing_keys::Model],
     master_key: &MasterKey,
+    algorithms: &[SigningAlgorithm],
     previous: Option<&KeyRingSnapshot>,
 ) -> Result<KeyRingSnapshot, KeyError> {
     let published = rows.iter().map(published_key_from_row).collect::<Result<Vec<_>, _>>()?;
-    let chosen = published
-        .iter()
-        .filter(|key| key.status == KeyStatus::Current)
-        .min_by_key(|key| (key.activated_at.unwrap_or(key.created_at), key.kid.as_str()))
-        .ok_or(KeyError::NoCurrentKey)?;
-    let signer = match previous.filter(|previous| previous.signer.kid() == chosen.kid) {
-        Some(previous) => previous.signer.clone(),
-        None => {
-            let row = rows
-                .iter()
-                .find(|row| row.kid == chosen.kid)
-                .ok_or(KeyError::NoCurrentKey)?;
-            let der = master_key
-                .decrypt(&row.private_key, PRIVATE_KEY_CONTEXT)
-                .map_err(|_| KeyError::Decrypt)?;
-            checked_signer(JwtSigner::from_pkcs8_der(row.kid.clone(), &der)?)?
-        }
-    };
-    assemble_snapshot(published, signer)
+    let mut signers = BTreeMap::new();
+    for &algorithm in algorithms {
+        let Some(chosen) = published
+            .iter()
+            .filter(|key| key.algorithm == algorithm && key.status == KeyStatus::Current)
+            .min_by_key(|key| (key.activated_at.unwrap_or(key.created_at), key.kid.as_str()))
+        else {
+            if algorithm == SigningAlgorithm::Rs256 {
+                return Err(KeyError::NoCurrentKey);
+            }
+            tracing::warn!(%algorithm, "no current signing key: tokens in this algorithm cannot be signed");
+            continue;
+        };
+        let reused = previous
+            .and_then(|previous| previous.signers.get(&algorithm))
+            .filter(|signer| signer.kid() == chosen.kid);
+        let signer = match reused {
+            Some(signer) => signer.clone(),
+            None => {
+                let row = rows
+                    .iter()
+                    .find(|row| row.kid == chosen.kid)
+                    .ok_or(KeyError::NoCurrentKey)?;
+                let der = master_key
+                    .decrypt(&row.private_key, PRIVATE_KEY_CONTEXT)
+                    .map_err(|_| KeyError::Decrypt)?;
+                checked_signer(JwtSigner::from_pkcs8_der(algorithm, &der)?, &row.kid)?
+            }
+        };
+        signers.insert(algorithm, signer);
+    }
+    assemble_snapshot(published, signers)
 }
 
 fn published_key_from_row(row: &signing_keys::Model) -> Result<PublishedKey, KeyError> {
     let status = KeyStatus::parse(&row.status)
         .filter(|status| status.is_published())
         .ok_or_else(|| KeyError::InvalidKey(format!("key {} has status {:?}", row.kid, row.status)))?;
-    if row.algorithm != RS256 {
-        return Err(KeyError::InvalidKey(format!(
+    let algorithm = SigningAlgorithm::parse(&row.algorithm).ok_or_else(|| {
+        KeyError::InvalidKey(format!(
             "key {} uses unsupported algorithm {:?}",
             row.kid, row.algorithm
-        )));
-    }
-    let jwk = RsaPublicJwk::parse(&row.public_jwk)?;
+        ))
+    })?;
+    let jwk = PublicJwk::parse(&row.public_jwk)?;
     jwk.check()?;
     if jwk.kid != row.kid {
         return Err(KeyError::InvalidKey(format!(
@@ -305,8 +407,15 @@ fn published_key_from_row(row: &signing_keys::Model) -> Result<PublishedKey, Key
             row.kid, jwk.kid
         )));
     }
+    if jwk.algorithm != algorithm {
+        return Err(KeyError::InvalidKey(format!(
+            "key {} is stored as {algorithm} but publishes {}",
+            row.kid, jwk.algorithm
+        )));
+    }
     Ok(PublishedKey {
         kid: row.kid.clone(),
+        algorithm,
         status,
         created_at: row.created_at,
         activated_at: row.activated_at,
@@ -315,39 +424,66 @@ fn published_key_from_row(row: &signing_keys::Model) -> Result<PublishedKey, Key
     })
 }
 
-/// Refuses a signer whose `kid` is not the thumbprint of its own key, so a row whose
-/// private key was swapped never signs under another key's name.
-fn checked_signer(signer: JwtSigner) -> Result<Arc<JwtSigner>, KeyError> {
-    if signer.thumbprint() != signer.kid() {
+/// Refuses a signer that is not the key stored as `kid` (its own thumbprint differs), so a
+/// row whose private key was swapped never signs under another key's name.
+fn checked_signer(signer: JwtSigner, kid: &str) -> Result<Arc<JwtSigner>, KeyError> {
+    if signer.kid() != kid {
         return Err(KeyError::InvalidKey(format!(
-            "the private key stored as {} is another key",
-            signer.kid()
+            "the private key stored as {kid} is another key"
         )));
     }
     Ok(Arc::new(signer))
 }
 
-fn assemble_snapshot(mut published: Vec<PublishedKey>, signer: Arc<JwtSigner>) -> Result<KeyRingSnapshot, KeyError> {
+fn verification_key(jwk: &PublicJwk) -> Result<VerificationKey, KeyError> {
+    let invalid = |error: jsonwebtoken::errors::Error| KeyError::InvalidKey(format!("key {}: {error}", jwk.kid));
+    let decoding_key = match &jwk.params {
+        PublicKeyParams::Rsa { n, e } => DecodingKey::from_rsa_components(n, e).map_err(invalid)?,
+        PublicKeyParams::Ec { x, y } => DecodingKey::from_ec_components(x, y).map_err(invalid)?,
+    };
+    let algorithm = match jwk.algorithm {
+        SigningAlgorithm::Rs256 => Algorithm::RS256,
+        SigningAlgorithm::Ps256 => Algorithm::PS256,
+        SigningAlgorithm::Es256 => Algorithm::ES256,
+    };
+    Ok(VerificationKey {
+        algorithm,
+        decoding_key,
+    })
+}
+
+fn assemble_snapshot(
+    mut published: Vec<PublishedKey>,
+    signers: BTreeMap<SigningAlgorithm, Arc<JwtSigner>>,
+) -> Result<KeyRingSnapshot, KeyError> {
+    let signer = signers
+        .get(&SigningAlgorithm::Rs256)
+        .cloned()
+        .ok_or(KeyError::NoCurrentKey)?;
+    let is_signing = |key: &PublishedKey| {
+        signers
+            .get(&key.algorithm)
+            .is_some_and(|signer| signer.kid() == key.kid)
+    };
     let rank = |key: &PublishedKey| match key.status {
-        KeyStatus::Current if key.kid == signer.kid() => 0,
+        KeyStatus::Current if is_signing(key) => 0,
         KeyStatus::Current => 1,
         KeyStatus::Next => 2,
         KeyStatus::Retired => 3,
         KeyStatus::Revoked => 4,
     };
-    published.sort_by(|a, b| (rank(a), Reverse(a.created_at), &a.kid).cmp(&(rank(b), Reverse(b.created_at), &b.kid)));
+    published.sort_by(|a, b| {
+        (rank(a), a.algorithm, Reverse(a.created_at), &a.kid).cmp(&(
+            rank(b),
+            b.algorithm,
+            Reverse(b.created_at),
+            &b.kid,
+        ))
+    });
 
     let mut verifiers = HashMap::with_capacity(published.len());
     for key in &published {
-        let decoding_key = DecodingKey::from_rsa_components(&key.jwk.n, &key.jwk.e)
-            .map_err(|error| KeyError::InvalidKey(format!("key {}: {error}", key.kid)))?;
-        verifiers.insert(
-            key.kid.clone(),
-            VerificationKey {
-                algorithm: Algorithm::RS256,
-                decoding_key,
-            },
-        );
+        verifiers.insert(key.kid.clone(), verification_key(&key.jwk)?);
     }
     let jwks_json: Arc<str> = Arc::from(jwks_document(published.iter().map(|key| &key.jwk)));
     let jwks_etag = Arc::from(format!("\"{}\"", &sha256_hex(jwks_json.as_bytes())[..32]));
@@ -355,16 +491,17 @@ fn assemble_snapshot(mut published: Vec<PublishedKey>, signer: Arc<JwtSigner>) -
         .iter()
         .map(|key| KeyInfo {
             kid: key.kid.clone(),
-            algorithm: key.jwk.alg.clone(),
+            algorithm: key.algorithm,
             status: key.status,
             created_at: key.created_at,
             activated_at: key.activated_at,
             retired_at: key.retired_at,
-            signing: key.kid == signer.kid(),
+            signing: is_signing(key),
         })
         .collect();
     Ok(KeyRingSnapshot {
         signer,
+        signers,
         verifiers,
         jwks_json,
         jwks_etag,
@@ -400,7 +537,9 @@ fn rejection(error: jsonwebtoken::errors::Error) -> KeyError {
         ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenRejection::WrongAlgorithm,
         ErrorKind::MissingRequiredClaim(claim) => TokenRejection::MissingClaim(claim.clone()),
         // Our own verification key is unusable: not the token's fault.
-        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => return KeyError::InvalidKey(error.to_string()),
+        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidKeyFormat => {
+            return KeyError::InvalidKey(error.to_string())
+        }
         _ => TokenRejection::Malformed(error.to_string()),
     };
     KeyError::InvalidToken(rejection)

@@ -2,7 +2,7 @@
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::{GeneratedKey, KeyError, KeyStatus, RS256};
+use super::{GeneratedKey, KeyError, KeyStatus};
 use crate::crypto::MasterKey;
 use crate::storage::entities::signing_keys;
 
@@ -10,7 +10,7 @@ use crate::storage::entities::signing_keys;
 /// another encrypted column does not decrypt as a signing key.
 pub(crate) const PRIVATE_KEY_CONTEXT: &[u8] = b"signing_keys.private_key";
 
-/// Stores `key` with `status`, its private key encrypted under `master_key`. A `current`
+/// Stores `key` (under its algorithm) with `status`, its private key encrypted under `master_key`. A `current`
 /// key is stored as activated at `now`.
 pub async fn store_signing_key(
     conn: &impl ConnectionTrait,
@@ -21,7 +21,7 @@ pub async fn store_signing_key(
 ) -> Result<(), KeyError> {
     let row = signing_keys::ActiveModel {
         kid: Set(key.kid.clone()),
-        algorithm: Set(RS256.to_string()),
+        algorithm: Set(key.algorithm.as_str().to_string()),
         status: Set(status.as_str().to_string()),
         private_key: Set(master_key.encrypt(&key.pkcs8_der, PRIVATE_KEY_CONTEXT)),
         public_jwk: Set(key.public_jwk().to_json()),

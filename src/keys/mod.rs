@@ -1,39 +1,47 @@
-//! The signing key ring: RSA keys generated here, stored encrypted under the master key in
-//! `signing_keys`, held in memory as parsed signers and verifiers, and published as a JWKS.
+//! The signing key ring: keys generated here (RSA for RS256 and PS256, P-256 for ES256),
+//! stored encrypted under the master key in `signing_keys`, held in memory as parsed signers
+//! and verifiers, and published as a JWKS.
 //!
-//! Key life cycle (DESIGN.md, Keys): `next` (published, not signing yet) -> `current`
-//! (signs) -> `retired` (published until every token it signed has expired) -> deleted;
-//! `revoked` takes a key out of the ring at once. [`KeyRing::load_or_create`] creates the
-//! first `current` key; [`key_rotation`] runs the schedule (the transitions, on top of
-//! [`store_signing_key`] and [`KeyRing::reload`]).
+//! Every enabled algorithm (`keys.algorithms`) has a ring of its own, with the same life
+//! cycle (DESIGN.md, Keys): `next` (published, not signing yet) -> `current` (signs) ->
+//! `retired` (published until every token it signed has expired) -> deleted; `revoked`
+//! takes a key out at once. [`KeyRing::load_or_create`] creates the first `current` key of
+//! each algorithm; [`key_rotation`] runs the schedule for each (the transitions, on top of
+//! [`store_signing_key`] and [`KeyRing::reload`]). Access tokens are always RS256; ID tokens
+//! use the client's `id_token_signed_response_alg`.
+//!
+//! Keys of an algorithm that is no longer enabled stay published and keep verifying the
+//! tokens they signed, but never sign again and are not rotated further (their retired
+//! keys are still removed after their retention); revoke them to withdraw them.
 //!
 //! Performance: signing is the token endpoint's whole cost, so [`JwtSigner`] keeps an
-//! aws-lc-rs `RsaKeyPair` parsed once; verification keys are built once per key; the JWKS
+//! aws-lc-rs key pair parsed once; verification keys are built once per key; the JWKS
 //! document is serialized once per reload.
 
+mod ec_key_generation;
 mod jwks;
 mod jwt_signer;
+mod key_generation;
 mod key_ring;
 pub mod key_rotation;
 mod key_store;
 mod rsa_key_generation;
 
-pub use jwks::{jwk_thumbprint, RsaPublicJwk};
+pub use jwks::{ec_jwk_thumbprint, jwk_thumbprint, PublicJwk, PublicKeyParams};
 pub use jwt_signer::JwtSigner;
+pub use key_generation::{generate_signing_key, GeneratedKey};
 pub use key_ring::KeyRing;
 pub use key_rotation::{
-    list_signing_keys, revoke_signing_key, rotate_signing_keys_if_due, rotate_signing_keys_now, RevokeOutcome,
-    RotationOutcome, RotationPolicy, SigningKeySummary,
+    list_signing_keys, revoke_signing_key, rotate_signing_keys_if_due, rotate_signing_keys_now, AlgorithmRotation,
+    RevokeOutcome, RotationOutcome, RotationPolicy, SigningKeySummary,
 };
 pub use key_store::{load_published_signing_keys, store_signing_key};
-pub use rsa_key_generation::{generate_rsa_signing_key, GeneratedKey};
+
+pub use crate::config::SigningAlgorithm;
 
 use std::fmt;
 
 use sea_orm::DbErr;
-
-/// The only JOSE algorithm this ring signs and verifies with.
-pub const RS256: &str = "RS256";
 
 /// Where a key is in its life cycle; stored as text in `signing_keys.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,12 +95,12 @@ impl fmt::Display for KeyStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
     pub kid: String,
-    pub algorithm: String,
+    pub algorithm: SigningAlgorithm,
     pub status: KeyStatus,
     pub created_at: i64,
     pub activated_at: Option<i64>,
     pub retired_at: Option<i64>,
-    /// Whether this is the key the ring signs with right now.
+    /// Whether this is the key the ring signs with right now for its algorithm.
     pub signing: bool,
 }
 
@@ -132,7 +140,7 @@ pub enum KeyError {
     InvalidKey(String),
     #[error("signing key generation failed: {0}")]
     Generation(String),
-    #[error("the database holds no current signing key")]
+    #[error("the database holds no current RS256 signing key")]
     NoCurrentKey,
     #[error("there is no signing key {0}")]
     UnknownKid(String),
@@ -140,6 +148,8 @@ pub enum KeyError {
     RotationConflict,
     #[error("signing a token failed")]
     Signing,
+    #[error("the key ring has no {0} signing key")]
+    AlgorithmUnavailable(SigningAlgorithm),
     #[error("invalid token: {0}")]
     InvalidToken(#[from] TokenRejection),
 }

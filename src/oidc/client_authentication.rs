@@ -1,5 +1,6 @@
-//! Client authentication at the token endpoint (RFC 6749 2.3.1): `client_secret_basic`,
-//! `client_secret_post`, or `none` for public clients (which then must use PKCE).
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749
+//! 2.3.1): `client_secret_basic`, `client_secret_post`, or `none` for public clients (which
+//! then must use PKCE). A client with an address allowlist is refused from anywhere else.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use base64::Engine;
 
 use super::oauth_error::OAuthError;
 use crate::app::state::AppState;
+use crate::audit::AuditEvent;
 use crate::authorization::authorize_request::RawParameters;
 use crate::authorization::client_registry::{verify_secret_of_unknown_client, Client};
 
@@ -75,7 +77,8 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     Some((id, decode(secret)?))
 }
 
-/// Authenticates the client of a token request.
+/// Authenticates the client of a token, revocation or introspection request, then checks
+/// the client's address allowlist against where the request comes from.
 pub async fn authenticate_client(
     state: &AppState,
     req: &HttpRequest,
@@ -103,12 +106,31 @@ pub async fn authenticate_client(
         Some(secret) => !client.is_public() && client.verify_secret(secret),
         None => client.is_public(),
     };
-    if authenticated {
-        Ok(client)
-    } else {
+    if !authenticated {
         tracing::info!(client_id = %client.client_id, "client authentication failed");
-        Err(OAuthError::invalid_client("client authentication failed"))
+        return Err(OAuthError::invalid_client("client authentication failed"));
     }
+    let ip = state.client_ip(req);
+    let permitted = match ip {
+        Some(ip) => client.allowed_ips.permits(ip),
+        // Without a known address only an unrestricted client may go on.
+        None => client.allowed_ips.is_unrestricted(),
+    };
+    if !permitted {
+        let ip = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        tracing::info!(client_id = %client.client_id, %ip, "client refused: address not allowed");
+        state.audit.record(
+            AuditEvent::ClientAddressRefused {
+                client_id: client.client_id.clone(),
+                ip,
+            },
+            state.now(),
+        );
+        return Err(OAuthError::invalid_client(
+            "this client may not be used from this address",
+        ));
+    }
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -8,11 +8,19 @@ use serde_json::json;
 use crate::app::state::AppState;
 use crate::authorization::scopes::SUPPORTED_SCOPES;
 use crate::authorization::second_factor::SUPPORTED_ACR_VALUES;
+use crate::config::SigningAlgorithm;
 use crate::crypto::sha256_hex;
 
 /// The discovery document for `issuer`, true to what is implemented; `extra_claims` are
-/// the claim names configured in `[ldap.extra_claims]`.
-pub fn discovery_document<'a>(issuer: &str, extra_claims: impl IntoIterator<Item = &'a str>) -> serde_json::Value {
+/// the claim names configured in `[ldap.extra_claims]`, `algorithms` those with keys in
+/// the ring (`[keys] algorithms`).
+pub fn discovery_document<'a>(
+    issuer: &str,
+    extra_claims: impl IntoIterator<Item = &'a str>,
+    algorithms: &[SigningAlgorithm],
+) -> serde_json::Value {
+    let algorithms: Vec<&str> = algorithms.iter().map(|alg| alg.as_str()).collect();
+    let client_auth_methods = ["client_secret_basic", "client_secret_post"];
     let scopes: Vec<&str> = SUPPORTED_SCOPES.iter().map(|(name, _)| *name).collect();
     let mut claims = vec![
         "iss",
@@ -43,13 +51,17 @@ pub fn discovery_document<'a>(issuer: &str, extra_claims: impl IntoIterator<Item
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "jwks_uri": format!("{issuer}/jwks.json"),
         "end_session_endpoint": format!("{issuer}/logout"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": algorithms,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": client_auth_methods,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
         "acr_values_supported": SUPPORTED_ACR_VALUES,

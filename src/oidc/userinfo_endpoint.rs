@@ -1,5 +1,9 @@
 //! `GET/POST /userinfo` (OpenID Connect Core 5.3) with bearer tokens per RFC 6750: in the
 //! Authorization header, or (POST) in a form body; errors as `WWW-Authenticate: Bearer`.
+//!
+//! The bearer token is an access token (a JWT) or a personal access token
+//! (`gatehouse_pat_...`): the claims answered follow the token's scopes either way, and a
+//! personal access token needs the `openid` scope like an access token does.
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
@@ -8,10 +12,11 @@ use serde_json::Value;
 
 use super::form_body::{is_form_body, parse_form};
 use crate::app::state::AppState;
-use crate::authorization::people::find_person;
+use crate::authorization::people::{find_person, recheck_person, PersonStanding};
 use crate::authorization::released_claims::scoped_claims;
 use crate::authorization::scopes::ScopeSet;
 use crate::tokens::access_token::validate_access_token;
+use crate::tokens::personal_access_token::{authenticate_personal_access_token, PatError, PAT_PREFIX};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BearerError {
@@ -108,23 +113,17 @@ pub async fn userinfo(
     body: web::Bytes,
 ) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, &body)?;
-    let claims = validate_access_token(&state.keys, &state.db, &token, state.issuer(), state.now())
-        .await
-        .map_err(|error| match error {
-            crate::tokens::TokenError::Database(e) => {
-                tracing::error!(error = %e, "userinfo lookup failed");
-                BearerError::Internal
-            }
-            crate::tokens::TokenError::Revoked => BearerError::InvalidToken("the access token has been revoked"),
-            _ => BearerError::InvalidToken("the access token is invalid or expired"),
-        })?;
-    let scope = ScopeSet::parse(&claims.scope);
+    let (sub, scope) = if token.starts_with(PAT_PREFIX) {
+        personal_access_token_subject(&state, &req, &token).await?
+    } else {
+        access_token_subject(&state, &token).await?
+    };
     if !scope.contains("openid") {
         return Err(BearerError::InsufficientScope(
             "the token was not issued for OpenID Connect",
         ));
     }
-    let person = find_person(&state.db, &claims.sub)
+    let person = find_person(&state.db, &sub)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "userinfo lookup failed");
@@ -134,8 +133,64 @@ pub async fn userinfo(
             "the person this token was issued for is unknown",
         ))?;
     let mut body = scoped_claims(&person.claims, &scope, state.config.ldap.email_verified);
-    body.insert("sub".into(), Value::String(claims.sub));
+    body.insert("sub".into(), Value::String(sub));
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(Value::Object(body)))
+}
+
+/// The `sub` and scopes of a valid access token (JWT).
+async fn access_token_subject(state: &AppState, token: &str) -> Result<(String, ScopeSet), BearerError> {
+    let claims = validate_access_token(&state.keys, &state.db, token, state.issuer(), state.now())
+        .await
+        .map_err(|error| match error {
+            crate::tokens::TokenError::Database(e) => {
+                tracing::error!(error = %e, "userinfo lookup failed");
+                BearerError::Internal
+            }
+            crate::tokens::TokenError::Revoked => BearerError::InvalidToken("the access token has been revoked"),
+            _ => BearerError::InvalidToken("the access token is invalid or expired"),
+        })?;
+    Ok((claims.sub, ScopeSet::parse(&claims.scope)))
+}
+
+/// The owner and scopes of a live personal access token used from an allowed address. Its
+/// owner is re-checked in the directory like a signed-in person (a token outlives a session
+/// by far): someone removed or disabled there gets nothing.
+async fn personal_access_token_subject(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<(String, ScopeSet), BearerError> {
+    let now = state.now();
+    let pat = authenticate_personal_access_token(&state.db, &state.audit, token, state.client_ip(req), now)
+        .await
+        .map_err(|error| match error {
+            PatError::Database(e) => {
+                tracing::error!(error = %e, "userinfo lookup failed");
+                BearerError::Internal
+            }
+            // The same answer either way: a stolen token must not tell which it is.
+            PatError::AddressNotAllowed { .. } | PatError::Invalid => BearerError::InvalidToken(
+                "the personal access token is invalid, expired, revoked or not allowed from this address",
+            ),
+        })?;
+    let standing = recheck_person(
+        &state.db,
+        state.directory.as_ref(),
+        &pat.user_id,
+        now,
+        state.config.ldap.recheck_interval,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "userinfo lookup failed");
+        BearerError::Internal
+    })?;
+    if standing == PersonStanding::Refused {
+        return Err(BearerError::InvalidToken(
+            "the person this token was issued for is no longer active",
+        ));
+    }
+    Ok((pat.user_id, ScopeSet::parse(&pat.scopes.join(" "))))
 }

@@ -2,6 +2,7 @@
 //! calls. SQLite (embedded default) and PostgreSQL, chosen by URL.
 
 pub mod entities;
+pub mod purge;
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! A grant is one issuance: the tokens a code redemption (or later a refresh) produced.
-//! Access tokens carry the grant id (`gid`), so revoking the grant stops them at once.
+//! A grant is one issuance: the tokens a code redemption produced, and when refresh tokens
+//! were issued, every token of that refresh family. Access tokens carry the grant id
+//! (`gid`), so revoking the grant stops them at once.
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
@@ -49,4 +50,9 @@ pub async fn is_grant_active(db: &impl ConnectionTrait, id: &str) -> Result<bool
         .one(db)
         .await?
         .is_some_and(|grant| grant.revoked_at.is_none()))
+}
+
+/// The grant with this id, revoked or not.
+pub async fn find_grant(db: &impl ConnectionTrait, id: &str) -> Result<Option<grants::Model>, sea_orm::DbErr> {
+    grants::Entity::find_by_id(id.to_string()).one(db).await
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::TokenError;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningAlgorithm};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdTokenClaims {
@@ -31,8 +31,14 @@ pub struct IdTokenClaims {
 /// The `typ` header of ID tokens; access tokens carry `at+jwt` instead (RFC 9068 section 4).
 pub const ID_TOKEN_TYPE: &str = "JWT";
 
-pub fn sign_id_token(keys: &KeyRing, claims: &IdTokenClaims) -> Result<String, TokenError> {
-    Ok(keys.signer().sign(ID_TOKEN_TYPE, claims)?)
+/// Signs with the ring's current key for `algorithm` (the client's
+/// `id_token_signed_response_alg`).
+pub fn sign_id_token(
+    keys: &KeyRing,
+    algorithm: SigningAlgorithm,
+    claims: &IdTokenClaims,
+) -> Result<String, TokenError> {
+    Ok(keys.signer_for(algorithm)?.sign(ID_TOKEN_TYPE, claims)?)
 }
 
 /// Claims of an ID token this issuer signed, whether or not it has expired: what

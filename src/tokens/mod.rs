@@ -2,8 +2,13 @@
 //! ring), and the grants that record what was issued so it can be revoked.
 
 pub mod access_token;
+pub mod access_token_denylist;
 pub mod grants;
 pub mod id_token;
+pub mod introspection;
+pub mod personal_access_token;
+pub mod refresh_token;
+pub mod revocation;
 
 use crate::keys::KeyError;
 

@@ -293,7 +293,16 @@ pub async fn post_account_totp_enrol(
     let now = state.now();
     end_session(&state.db, &session.sid, now).await?;
     let lifetime = state.config.lifetimes.session;
-    let (cookie_value, _) = start_session(&state.db, &session.user_id, &[AMR_PASSWORD, AMR_OTP], now, lifetime).await?;
+    let origin = super::sessions_page::session_origin(&state, &req);
+    let (cookie_value, _) = start_session(
+        &state.db,
+        &session.user_id,
+        &[AMR_PASSWORD, AMR_OTP],
+        now,
+        lifetime,
+        &origin,
+    )
+    .await?;
     let page = RecoveryCodesPage {
         demo: state.config.demo,
         intro: "Your authenticator app is set up.".into(),

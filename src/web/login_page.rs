@@ -15,9 +15,11 @@ use crate::authorization::second_factor::{client_demands_second_factor, second_f
 use crate::directory::Directory;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::LoginPage;
+use crate::http::rate_limit::too_many_attempts_page;
 use crate::http::redirect::{flow_redirect, redirect_see_other};
 use crate::http::session_cookie::session_cookie;
 use crate::mfa::MfaPolicy;
+use crate::ratelimit::{clear_login_failures, login_refused_for, record_login_failure, username_key};
 use crate::settings::admin_groups::load_admin_groups;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
@@ -170,10 +172,29 @@ pub async fn post_login(
     if username.is_empty() || form.password.is_empty() {
         return Ok(again("Enter your username and password.", StatusCode::OK));
     }
+    // Wrong passwords per username are counted in the database, so this holds on every
+    // instance; over the limit even the right password waits for the window to end.
+    let failure_policy = state.rate_limits.login_failure_policy();
+    let failure_key = username_key(&username);
+    if let Some(policy) = failure_policy {
+        if let Some(retry_after) = login_refused_for(&state.db, policy, &failure_key, state.now()).await? {
+            state.audit.record(
+                AuditEvent::RateLimited {
+                    limit: "login_failures_per_username",
+                    key: failure_key.clone(),
+                },
+                state.now(),
+            );
+            return Ok(too_many_attempts_page(retry_after, demo));
+        }
+    }
 
     let user = match state.directory.authenticate_user(&username, &form.password).await {
         Ok(user) => user,
         Err(error) if error.is_invalid_credentials() => {
+            if let Some(policy) = failure_policy {
+                record_login_failure(&state.db, policy, &failure_key, state.now()).await?;
+            }
             state.audit.record(
                 AuditEvent::SignInFailed {
                     username: username.clone(),
@@ -201,6 +222,9 @@ pub async fn post_login(
         }
     };
 
+    if failure_policy.is_some() {
+        clear_login_failures(&state.db, &failure_key).await?;
+    }
     let now = state.now();
     let person = record_sign_in(&state.db, &user, now).await?;
     let client_demands = client
@@ -227,7 +251,8 @@ pub async fn post_login(
         end_session(&state.db, &previous.sid, now).await?;
     }
     let lifetime = state.config.lifetimes.session;
-    let (cookie_value, session) = start_session(&state.db, &person.id, &["pwd"], now, lifetime).await?;
+    let origin = super::sessions_page::session_origin(&state, &req);
+    let (cookie_value, session) = start_session(&state.db, &person.id, &["pwd"], now, lifetime, &origin).await?;
     state.audit.record(
         AuditEvent::SignInSucceeded {
             username: username.clone(),

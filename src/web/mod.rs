@@ -7,5 +7,7 @@ pub mod health;
 pub mod home_page;
 pub mod login_page;
 mod page_support;
+pub mod sessions_page;
 pub mod static_route;
+pub mod tokens_page;
 pub mod totp_page;

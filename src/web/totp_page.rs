@@ -355,8 +355,16 @@ async fn complete_second_factor(
         end_session(&state.db, sid, now).await?;
     }
     let lifetime = state.config.lifetimes.session;
-    let (cookie_value, session) =
-        start_session(&state.db, &challenge.user_id, &[AMR_PASSWORD, AMR_OTP], now, lifetime).await?;
+    let origin = super::sessions_page::session_origin(state, req);
+    let (cookie_value, session) = start_session(
+        &state.db,
+        &challenge.user_id,
+        &[AMR_PASSWORD, AMR_OTP],
+        now,
+        lifetime,
+        &origin,
+    )
+    .await?;
     let (username, _) = username_of(state, &challenge.user_id).await?;
     state.audit.record(
         AuditEvent::SignInSucceeded {

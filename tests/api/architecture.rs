@@ -51,6 +51,7 @@ fn domain_code_knows_nothing_of_http_or_templates() {
         "audit",
         "settings",
         "mfa",
+        "ratelimit",
     ];
     let found = offenders(
         &domain,

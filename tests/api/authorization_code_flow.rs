@@ -23,6 +23,8 @@ async fn discovery_describes_what_is_implemented() {
         ("userinfo_endpoint", "/userinfo"),
         ("jwks_uri", "/jwks.json"),
         ("end_session_endpoint", "/logout"),
+        ("revocation_endpoint", "/revoke"),
+        ("introspection_endpoint", "/introspect"),
     ] {
         assert_eq!(doc[field], app.url(expected), "{field}");
     }
@@ -31,9 +33,12 @@ async fn discovery_describes_what_is_implemented() {
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "PS256", "ES256"])
     );
-    assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
     let methods = doc["token_endpoint_auth_methods_supported"].as_array().unwrap();
     assert!(methods.contains(&"client_secret_basic".into()) && methods.contains(&"none".into()));
 

@@ -117,6 +117,7 @@ async fn spawn_app_for(rp_server: &RelyingPartyServer) -> TestApp {
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         first_party: false,
         require_mfa: false,
+        ..ClientConfig::default()
     };
     spawn_app_with(move |config| config.clients.push(client)).await
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse::app::state::AppState;
 use gatehouse::clock::ManualClock;
-use gatehouse::config::{Config, Secret};
+use gatehouse::config::{Config, Secret, SigningAlgorithm};
 use gatehouse::Application;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
@@ -35,7 +35,10 @@ const JWKS_CACHE_SECONDS: i64 = 60;
 /// How long an instance may take to follow a change (the reload interval is 1 s).
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(8);
 
+/// The schedule under test, for the RS256 ring alone: these tests count keys and follow
+/// one signing key; tests/api/signing_algorithms.rs covers the PS256 and ES256 rings.
 fn fast_schedule(config: &mut Config) {
+    config.keys.algorithms = vec![SigningAlgorithm::Rs256];
     config.keys.rotation_period = ROTATION_PERIOD;
     config.keys.jwks_cache_seconds = JWKS_CACHE_SECONDS;
     config.keys.reload_interval = 1;
@@ -320,7 +323,16 @@ async fn an_administrator_revokes_a_key_and_its_tokens_stop_working_at_once() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let now_signing = reply.body["promoted"].as_str().expect("promoted").to_string();
+    // One algorithm enabled: one key promoted, listed per algorithm too.
+    assert_eq!(
+        reply.body["promoted"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        reply.body
+    );
+    let now_signing = reply.body["promoted"][0].as_str().expect("promoted").to_string();
+    assert_eq!(reply.body["rotations"][0]["algorithm"], "RS256");
+    assert_eq!(reply.body["rotations"][0]["promoted"], now_signing.as_str());
     assert_eq!(reply.body["retired"], serde_json::json!([promoted]));
     assert_eq!(kid_of(&tokens_for(&app, &browser).await.id_token), now_signing);
 

@@ -1,5 +1,6 @@
 //! The integration suite: the real server, a real slapd, SQLite or PostgreSQL.
 
+mod account_sessions;
 mod admin_ldap;
 mod architecture;
 mod audit_trail;
@@ -7,15 +8,23 @@ mod authorization_code_flow;
 mod authorize_errors;
 mod binary_smoke;
 mod browser_sign_in;
+mod client_addresses;
+mod client_credentials;
 mod directory;
 mod directory_connections;
 mod directory_mapping;
+mod housekeeping;
 mod key_rotation;
 mod ldap_settings_live;
 mod login;
 mod migrations;
+mod personal_access_tokens;
 mod prompt_and_sessions;
+mod rate_limits;
+mod refresh_tokens;
+mod revocation_and_introspection;
 mod session_recheck;
+mod signing_algorithms;
 mod support;
 mod token_endpoint;
 mod totp_flow;

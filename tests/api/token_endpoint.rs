@@ -307,9 +307,9 @@ async fn an_unsupported_grant_type_is_refused() {
     let app = spawn_app().await;
     for grant_type in [
         "password",
-        "client_credentials",
-        "refresh_token",
+        "implicit",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
         "AUTHORIZATION_CODE",
     ] {
         let reply = token_request(
@@ -331,6 +331,9 @@ async fn an_unsupported_grant_type_is_refused() {
         );
         assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
+    // A grant type Gatehouse supports but this client may not use.
+    let reply = token_request(&app, CONFIDENTIAL, &[("grant_type", "client_credentials")]).await;
+    assert_oauth_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
 }
 
 #[tokio::test]

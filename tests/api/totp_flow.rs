@@ -33,6 +33,7 @@ fn mfa_client() -> ClientConfig {
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         first_party: true,
         require_mfa: true,
+        ..ClientConfig::default()
     }
 }
 

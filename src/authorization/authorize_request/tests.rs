@@ -11,6 +11,11 @@ fn client(method: TokenEndpointAuthMethod) -> Client {
         auth_method: method,
         first_party: false,
         require_mfa: false,
+        grant_types: crate::config::GrantType::defaults(),
+        allowed_scopes: vec![],
+        allowed_ips: crate::config::IpAllowlist::default(),
+        issue_refresh_tokens: false,
+        id_token_signed_response_alg: crate::config::SigningAlgorithm::Rs256,
         source: "cli".into(),
     }
 }

@@ -60,14 +60,16 @@ fn token_signed_by_another_key_is_rejected() {
     let ring = ring();
     let other = test_keys::second();
     // Signed by a key the ring does not know, under that key's own kid.
-    let foreign = JwtSigner::from_pkcs8_der(other.kid.clone(), &other.pkcs8_der).unwrap();
+    let foreign = JwtSigner::from_pkcs8_der(SigningAlgorithm::Rs256, &other.pkcs8_der).unwrap();
     let token = foreign.sign("JWT", &claims(NOW + 300)).unwrap();
     assert_eq!(
         rejection_of(verify(&ring, &token, None, None, NOW)),
         TokenRejection::UnknownKey
     );
     // Signed by another key but claiming the ring's kid.
-    let impostor = JwtSigner::from_pkcs8_der(test_keys::first().kid.clone(), &other.pkcs8_der).unwrap();
+    let impostor = JwtSigner::from_pkcs8_der(SigningAlgorithm::Rs256, &other.pkcs8_der)
+        .unwrap()
+        .with_kid(&test_keys::first().kid);
     let token = impostor.sign("JWT", &claims(NOW + 300)).unwrap();
     assert_eq!(
         rejection_of(verify(&ring, &token, None, None, NOW)),
@@ -288,44 +290,99 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
 
+/// A ring that signs with RS256 only, as most of these tests want.
+async fn rs256_ring(db: &DatabaseConnection, master_key: &MasterKey) -> Result<KeyRing, KeyError> {
+    KeyRing::load_or_create_with(db, master_key, &ManualClock::new(), &[SigningAlgorithm::Rs256], 2048).await
+}
+
 #[tokio::test]
-async fn load_or_create_generates_once_stores_encrypted_and_reloads_the_same_key() {
+async fn load_or_create_generates_a_key_per_algorithm_once_stores_it_encrypted_and_reloads_it() {
     let test = test_database().await;
     let master_key = MasterKey::generate();
     let clock = ManualClock::new();
 
     let ring = KeyRing::load_or_create(&test.db, &master_key, &clock).await.unwrap();
-    let rows = all_rows(&test.db).await;
-    assert_eq!(rows.len(), 1);
-    let row = &rows[0];
-    assert_eq!(row.kid, ring.signer().kid());
-    assert_eq!(row.status, "current");
-    assert_eq!(row.algorithm, "RS256");
-    assert_eq!(row.activated_at, Some(row.created_at));
+    assert_eq!(ring.algorithms(), SigningAlgorithm::ALL);
+    let mut rows = all_rows(&test.db).await;
+    rows.sort_by_key(|row| SigningAlgorithm::parse(&row.algorithm));
+    let algorithms: Vec<&str> = rows.iter().map(|row| row.algorithm.as_str()).collect();
+    assert_eq!(algorithms, ["RS256", "PS256", "ES256"]);
+    for row in &rows {
+        let algorithm = SigningAlgorithm::parse(&row.algorithm).unwrap();
+        assert_eq!(row.kid, ring.signer_for(algorithm).unwrap().kid());
+        assert_eq!(row.status, "current");
+        assert_eq!(row.activated_at, Some(row.created_at));
+        assert_eq!(PublicJwk::parse(&row.public_jwk).unwrap().algorithm, algorithm);
 
-    // The column holds ciphertext: neither the DER nor any long run of it appears.
-    let der = master_key.decrypt(&row.private_key, PRIVATE_KEY_CONTEXT).unwrap();
-    assert!(!contains(&row.private_key, &der));
-    assert!(!contains(&row.private_key, &der[..16]));
-    assert!(!contains(&row.private_key, &der[der.len() - 64..]));
-    assert_eq!(GeneratedKey::from_pkcs8_der(&der).unwrap().kid, row.kid);
+        // The column holds ciphertext: neither the DER nor any long run of it appears.
+        let der = master_key.decrypt(&row.private_key, PRIVATE_KEY_CONTEXT).unwrap();
+        assert!(!contains(&row.private_key, &der));
+        assert!(!contains(&row.private_key, &der[..16]));
+        assert!(!contains(&row.private_key, &der[der.len() - 32..]));
+        assert_eq!(GeneratedKey::from_pkcs8_der(algorithm, &der).unwrap().kid, row.kid);
+    }
+    assert_eq!(ring.signer().kid(), rows[0].kid);
 
-    // A second start loads the same key and generates nothing.
+    // A second start loads the same keys and generates nothing.
     let again = KeyRing::load_or_create(&test.db, &master_key, &clock).await.unwrap();
-    assert_eq!(again.signer().kid(), ring.signer().kid());
-    assert_eq!(all_rows(&test.db).await.len(), 1);
-    let token = again.signer().sign("JWT", &claims(NOW + 60)).unwrap();
-    verify(&ring, &token, None, None, NOW).unwrap();
+    for algorithm in SigningAlgorithm::ALL {
+        assert_eq!(
+            again.signer_for(algorithm).unwrap().kid(),
+            ring.signer_for(algorithm).unwrap().kid()
+        );
+        let token = again
+            .signer_for(algorithm)
+            .unwrap()
+            .sign("JWT", &claims(NOW + 60))
+            .unwrap();
+        verify(&ring, &token, None, None, NOW).unwrap();
+    }
+    assert_eq!(all_rows(&test.db).await.len(), 3);
 
     let listed = again.list();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].kid, row.kid);
-    assert_eq!(listed[0].status, KeyStatus::Current);
-    assert!(listed[0].signing);
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|key| key.status == KeyStatus::Current && key.signing));
+    let listed_algorithms: Vec<SigningAlgorithm> = listed.iter().map(|key| key.algorithm).collect();
+    assert_eq!(listed_algorithms, SigningAlgorithm::ALL);
+    let mut signing = again.signing_kids();
+    signing.sort();
+    let mut kids: Vec<String> = rows.iter().map(|row| row.kid.clone()).collect();
+    kids.sort();
+    assert_eq!(signing, kids);
 
-    // Another master key cannot open it.
+    // Another master key cannot open them.
     let wrong = KeyRing::load_or_create(&test.db, &MasterKey::generate(), &clock).await;
     assert!(matches!(wrong, Err(KeyError::Decrypt)), "{wrong:?}");
+}
+
+#[tokio::test]
+async fn an_rs256_only_database_gains_ps256_and_es256_keys_at_the_next_start() {
+    let test = test_database().await;
+    let master_key = MasterKey::generate();
+    let first = test_keys::first();
+    store_signing_key(&test.db, first, KeyStatus::Current, &master_key, NOW)
+        .await
+        .unwrap();
+    let old = rs256_ring(&test.db, &master_key).await.unwrap();
+    assert!(matches!(
+        old.signer_for(SigningAlgorithm::Es256),
+        Err(KeyError::AlgorithmUnavailable(SigningAlgorithm::Es256))
+    ));
+
+    let ring = KeyRing::load_or_create(&test.db, &master_key, &ManualClock::new())
+        .await
+        .unwrap();
+    assert_eq!(ring.signer().kid(), first.kid);
+    assert_eq!(all_rows(&test.db).await.len(), 3);
+    let ps256 = ring.signer_for(SigningAlgorithm::Ps256).unwrap();
+    let es256 = ring.signer_for(SigningAlgorithm::Es256).unwrap();
+    assert_ne!(ps256.kid(), first.kid);
+    // The RS256-only ring, reloaded, publishes and trusts the new keys but never signs with them.
+    old.reload(&test.db, &master_key).await.unwrap();
+    assert!(old.jwks_json().contains(es256.kid()));
+    assert!(old.signer_for(SigningAlgorithm::Ps256).is_err());
+    let token = es256.sign("JWT", &claims(NOW + 60)).unwrap();
+    verify(&old, &token, None, None, NOW).unwrap();
 }
 
 #[tokio::test]
@@ -341,13 +398,11 @@ async fn racing_current_keys_resolve_to_the_same_signer() {
         .await
         .unwrap();
 
-    let ring = KeyRing::load_or_create(&test.db, &master_key, &ManualClock::new())
-        .await
-        .unwrap();
+    let ring = rs256_ring(&test.db, &master_key).await.unwrap();
     assert_eq!(ring.signer().kid(), second.kid);
     // Both are published and verify.
     for key in [first, second] {
-        let signer = JwtSigner::from_pkcs8_der(key.kid.clone(), &key.pkcs8_der).unwrap();
+        let signer = JwtSigner::from_pkcs8_der(SigningAlgorithm::Rs256, &key.pkcs8_der).unwrap();
         let token = signer.sign("JWT", &claims(NOW + 60)).unwrap();
         verify(&ring, &token, None, None, NOW).unwrap();
     }
@@ -372,9 +427,7 @@ async fn reload_publishes_next_key_then_follows_a_promotion() {
     store_signing_key(&test.db, first, KeyStatus::Current, &master_key, NOW)
         .await
         .unwrap();
-    let ring = KeyRing::load_or_create(&test.db, &master_key, &ManualClock::new())
-        .await
-        .unwrap();
+    let ring = rs256_ring(&test.db, &master_key).await.unwrap();
     assert_eq!(ring.list().len(), 1);
 
     // A `next` key is published and trusted, but does not sign.
@@ -386,7 +439,7 @@ async fn reload_publishes_next_key_then_follows_a_promotion() {
     let kids: Vec<String> = ring.list().into_iter().map(|key| key.kid).collect();
     assert_eq!(kids, [first.kid.clone(), second.kid.clone()]);
     assert!(ring.jwks_json().contains(&second.kid));
-    let next_signer = JwtSigner::from_pkcs8_der(second.kid.clone(), &second.pkcs8_der).unwrap();
+    let next_signer = JwtSigner::from_pkcs8_der(SigningAlgorithm::Rs256, &second.pkcs8_der).unwrap();
     let from_next = next_signer.sign("JWT", &claims(NOW + 60)).unwrap();
     verify(&ring, &from_next, None, None, NOW).unwrap();
 
@@ -446,9 +499,7 @@ async fn reload_without_a_current_key_fails_and_keeps_the_ring() {
     store_signing_key(&test.db, first, KeyStatus::Current, &master_key, NOW)
         .await
         .unwrap();
-    let ring = KeyRing::load_or_create(&test.db, &master_key, &ManualClock::new())
-        .await
-        .unwrap();
+    let ring = rs256_ring(&test.db, &master_key).await.unwrap();
     signing_keys::Entity::delete_by_id(first.kid.clone())
         .exec(&test.db)
         .await
@@ -479,7 +530,7 @@ async fn stored_private_key_of_another_key_is_refused() {
     .await
     .unwrap();
 
-    let loaded = KeyRing::load_or_create(&test.db, &master_key, &ManualClock::new()).await;
+    let loaded = rs256_ring(&test.db, &master_key).await;
     assert!(matches!(loaded, Err(KeyError::InvalidKey(_))), "{loaded:?}");
 }
 
@@ -488,4 +539,170 @@ fn key_ring_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<KeyRing>();
     assert_send_sync::<Arc<JwtSigner>>();
+}
+
+// ---- several algorithms ----
+
+fn ring_of_all_algorithms() -> KeyRing {
+    let keys: Vec<&GeneratedKey> = SigningAlgorithm::ALL.into_iter().map(test_keys::first_for).collect();
+    KeyRing::from_signing_keys(&keys, NOW).unwrap()
+}
+
+fn core_algorithm(algorithm: SigningAlgorithm) -> CoreJwsSigningAlgorithm {
+    match algorithm {
+        SigningAlgorithm::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        SigningAlgorithm::Ps256 => CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        SigningAlgorithm::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    }
+}
+
+#[test]
+fn every_algorithm_signs_and_verifies_here_and_with_an_independent_implementation() {
+    let ring = ring_of_all_algorithms();
+    assert_eq!(ring.signer().kid(), test_keys::first().kid);
+    let jwks: CoreJsonWebKeySet = serde_json::from_str(&ring.jwks_json()).unwrap();
+    for algorithm in SigningAlgorithm::ALL {
+        let signer = ring.signer_for(algorithm).unwrap();
+        assert_eq!(signer.kid(), test_keys::first_for(algorithm).kid);
+        let token = signer.sign("JWT", &claims(NOW + 300)).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(format!("{:?}", header.alg), algorithm.as_str());
+        assert_eq!(header.kid.as_deref(), Some(signer.kid()));
+        assert_eq!(
+            verify(&ring, &token, Some("JWT"), Some("app"), NOW).unwrap(),
+            claims(NOW + 300)
+        );
+
+        // openidconnect (RustCrypto `rsa` and `p256`) agrees, with the published JWK.
+        let kid = JsonWebKeyId::new(signer.kid().to_string());
+        let jwk = jwks.keys().iter().find(|key| key.key_id() == Some(&kid)).unwrap();
+        let (signing_input, signature) = token.rsplit_once('.').unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        jwk.verify_signature(&core_algorithm(algorithm), signing_input.as_bytes(), &signature)
+            .unwrap();
+        // A JWK is for its own algorithm only.
+        for other in SigningAlgorithm::ALL.into_iter().filter(|other| *other != algorithm) {
+            assert!(jwk
+                .verify_signature(&core_algorithm(other), signing_input.as_bytes(), &signature)
+                .is_err());
+        }
+    }
+
+    // The JWKS: RSA keys for RS256 and PS256, an EC key for ES256, the signers first.
+    let document: Value = serde_json::from_str(&ring.jwks_json()).unwrap();
+    let published: Vec<(String, String, Option<String>)> = document["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| {
+            (
+                key["kty"].as_str().unwrap().to_string(),
+                key["alg"].as_str().unwrap().to_string(),
+                key["crv"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        published,
+        [
+            ("RSA".to_string(), "RS256".to_string(), None),
+            ("RSA".to_string(), "PS256".to_string(), None),
+            ("EC".to_string(), "ES256".to_string(), Some("P-256".to_string())),
+        ]
+    );
+    let listed: Vec<(SigningAlgorithm, bool)> = ring
+        .list()
+        .into_iter()
+        .map(|key| (key.algorithm, key.signing))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (SigningAlgorithm::Rs256, true),
+            (SigningAlgorithm::Ps256, true),
+            (SigningAlgorithm::Es256, true)
+        ]
+    );
+}
+
+#[test]
+fn a_token_relabelled_with_another_algorithm_is_rejected() {
+    let ring = ring_of_all_algorithms();
+    for (signed_with, claimed) in [
+        (SigningAlgorithm::Ps256, "RS256"),
+        (SigningAlgorithm::Rs256, "PS256"),
+        (SigningAlgorithm::Es256, "RS256"),
+        (SigningAlgorithm::Es256, "ES384"),
+        (SigningAlgorithm::Rs256, "ES256"),
+    ] {
+        let signer = ring.signer_for(signed_with).unwrap();
+        let token = signer.sign("JWT", &claims(NOW + 300)).unwrap();
+        let signature = token.rsplit('.').next().unwrap();
+        let header = json!({"alg": claimed, "typ": "JWT", "kid": signer.kid()});
+        let forged = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(NOW + 300)).unwrap()),
+            signature
+        );
+        assert_eq!(
+            rejection_of(verify(&ring, &forged, None, None, NOW)),
+            TokenRejection::WrongAlgorithm,
+            "{signed_with} relabelled {claimed}"
+        );
+    }
+    // An ES256 signature bit-flipped does not verify.
+    let token = ring
+        .signer_for(SigningAlgorithm::Es256)
+        .unwrap()
+        .sign("JWT", &claims(NOW + 300))
+        .unwrap();
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    signature[40] ^= 0x01;
+    let flipped = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(&signature));
+    assert_eq!(
+        rejection_of(verify(&ring, &flipped, None, None, NOW)),
+        TokenRejection::BadSignature
+    );
+}
+
+#[test]
+fn an_algorithm_without_a_key_is_unavailable_and_rs256_is_required() {
+    let ring = ring();
+    assert_eq!(ring.algorithms(), [SigningAlgorithm::Rs256]);
+    assert!(matches!(
+        ring.signer_for(SigningAlgorithm::Ps256),
+        Err(KeyError::AlgorithmUnavailable(SigningAlgorithm::Ps256))
+    ));
+    assert_eq!(
+        ring.signer_for(SigningAlgorithm::Rs256).unwrap().kid(),
+        test_keys::first().kid
+    );
+    let es256_only = KeyRing::from_signing_keys(&[test_keys::first_for(SigningAlgorithm::Es256)], NOW);
+    assert!(matches!(es256_only, Err(KeyError::NoCurrentKey)));
+}
+
+#[tokio::test]
+async fn a_row_whose_algorithm_disagrees_with_its_jwk_is_refused() {
+    let test = test_database().await;
+    let master_key = MasterKey::generate();
+    store_signing_key(&test.db, test_keys::first(), KeyStatus::Current, &master_key, NOW)
+        .await
+        .unwrap();
+    let ps256 = test_keys::first_for(SigningAlgorithm::Ps256);
+    store_signing_key(&test.db, ps256, KeyStatus::Next, &master_key, NOW)
+        .await
+        .unwrap();
+    rs256_ring(&test.db, &master_key).await.unwrap();
+    signing_keys::ActiveModel {
+        kid: Set(ps256.kid.clone()),
+        algorithm: Set("RS256".to_string()),
+        ..Default::default()
+    }
+    .update(&test.db)
+    .await
+    .unwrap();
+    let loaded = rs256_ring(&test.db, &master_key).await;
+    assert!(matches!(loaded, Err(KeyError::InvalidKey(_))), "{loaded:?}");
 }

@@ -18,6 +18,10 @@ pub struct Model {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+    /// The client IP the session was started from.
+    pub ip: Option<String>,
+    /// The browser's User-Agent at sign-in (shortened), to tell sessions apart.
+    pub user_agent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

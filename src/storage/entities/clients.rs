@@ -18,6 +18,16 @@ pub struct Model {
     pub first_party: bool,
     /// Every sign-in to this client needs a second factor.
     pub require_mfa: bool,
+    /// JSON array of allowed grant types.
+    pub grant_types: String,
+    /// JSON array of the scopes a client_credentials token may carry.
+    pub allowed_scopes: String,
+    /// JSON array of CIDRs token requests must come from; empty = anywhere.
+    pub allowed_ips: String,
+    /// Issue refresh tokens even when `offline_access` was not asked for.
+    pub issue_refresh_tokens: bool,
+    /// `RS256`, `PS256` or `ES256`.
+    pub id_token_signed_response_alg: String,
     /// `config` (seeded from the file) or `cli`.
     pub source: String,
     pub created_at: i64,

@@ -48,6 +48,7 @@ fn client(
         token_endpoint_auth_method: method,
         first_party,
         require_mfa: false,
+        ..ClientConfig::default()
     }
 }
 

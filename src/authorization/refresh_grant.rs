@@ -1,0 +1,225 @@
+//! The refresh_token grant (RFC 6749 section 6): exchange a refresh token exactly once for
+//! a new access token, a new refresh token of the same family (rotation) and, for OpenID
+//! Connect, a new ID token (OIDC Core 12.2). A token presented again after its exchange is
+//! reuse: the whole family is revoked (RFC 9700 section 4.14.2).
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use super::client_registry::Client;
+use super::people::PersonClaims;
+use super::scopes::ScopeSet;
+use super::token_exchange::{mint_person_tokens, IssuedTokens, PersonTokens, SignIn, TokenContext};
+use crate::audit::AuditEvent;
+use crate::directory::{Directory, DirectoryError};
+use crate::storage::entities::users;
+use crate::tokens::grants::{find_grant, revoke_grant};
+use crate::tokens::refresh_token::{
+    find_refresh_token, issue_refresh_token, mark_refresh_token_used, refresh_token_expiry, NewRefreshToken,
+    RefreshTokenRecord,
+};
+use crate::tokens::TokenError;
+
+pub struct RefreshRequest<'a> {
+    /// The authenticated client.
+    pub client: &'a Client,
+    pub refresh_token: &'a str,
+    /// The optional `scope` parameter: a subset of the family's scope.
+    pub scope: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("the refresh token is unknown")]
+    Unknown,
+    #[error("the refresh token was issued to another client")]
+    WrongClient,
+    #[error("the refresh token has expired")]
+    Expired,
+    #[error("the refresh token has been revoked")]
+    Revoked,
+    #[error("the refresh token has already been used; every token of its family is revoked")]
+    Reused,
+    #[error("the person this refresh token was issued for is no longer allowed to sign in")]
+    PersonRefused,
+    #[error("scope may only name scopes of the original grant")]
+    InvalidScope,
+    /// The directory could not be asked about the person; the token was not used up.
+    #[error("the directory is unavailable")]
+    DirectoryUnavailable(#[source] DirectoryError),
+    #[error(transparent)]
+    Database(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+pub async fn exchange_refresh_token(
+    ctx: &TokenContext<'_>,
+    directory: &dyn Directory,
+    request: RefreshRequest<'_>,
+) -> Result<IssuedTokens, RefreshError> {
+    let client = request.client;
+    let record = find_refresh_token(ctx.db, request.refresh_token)
+        .await?
+        .ok_or(RefreshError::Unknown)?;
+    if record.client_id != client.client_id {
+        return Err(RefreshError::WrongClient);
+    }
+    if record.used_at.is_some() {
+        return Err(family_reused(ctx, &record).await?);
+    }
+    let grant = find_grant(ctx.db, &record.grant_id)
+        .await?
+        .ok_or(RefreshError::Revoked)?;
+    if grant.revoked_at.is_some() {
+        return Err(RefreshError::Revoked);
+    }
+    if grant.expires_at <= ctx.now || record.expires_at <= ctx.now {
+        return Err(RefreshError::Expired);
+    }
+    let family_scope = ScopeSet::parse(&record.scope);
+    let scope = match request.scope {
+        None => family_scope.clone(),
+        Some(requested) => narrowed_scope(&family_scope, requested)?,
+    };
+    // Asked every time, whatever `recheck_interval` says: a refresh is the application
+    // acting for the person without them, so it must stop the moment they are gone.
+    let person = match current_person(ctx, directory, &record.user_id).await {
+        Ok(person) => person,
+        Err(RefreshError::PersonRefused) => {
+            revoke_grant(ctx.db, &record.grant_id, ctx.now).await?;
+            return Err(RefreshError::PersonRefused);
+        }
+        Err(other) => return Err(other),
+    };
+
+    let txn = ctx.db.begin().await?;
+    if !mark_refresh_token_used(&txn, &record.token_hash, ctx.now).await? {
+        txn.rollback().await?;
+        // Another exchange of the same token won the race: one of the two is not the
+        // legitimate client.
+        return Err(family_reused(ctx, &record).await?);
+    }
+    let refresh_token = issue_refresh_token(
+        &txn,
+        NewRefreshToken {
+            grant_id: &record.grant_id,
+            client_id: &record.client_id,
+            user_id: &record.user_id,
+            scope: &record.scope,
+            sid: record.sid.as_deref(),
+            auth_time: record.auth_time,
+            amr: &record.amr,
+            expires_at: refresh_token_expiry(ctx.now, ctx.lifetimes.refresh_token_idle, grant.expires_at),
+        },
+        ctx.now,
+    )
+    .await?;
+    let minted = mint_person_tokens(
+        ctx,
+        &PersonTokens {
+            sign_in: SignIn {
+                client_id: &record.client_id,
+                user_id: &record.user_id,
+                sid: record.sid.as_deref(),
+                auth_time: record.auth_time,
+                amr: &record.amr,
+            },
+            scope: &scope,
+            grant_id: &record.grant_id,
+            nonce: None,
+            person: &person,
+            id_token_alg: client.id_token_signed_response_alg,
+        },
+    )?;
+    txn.commit().await?;
+    Ok(IssuedTokens {
+        access_token: minted.access_token,
+        id_token: minted.id_token,
+        refresh_token: Some(refresh_token),
+        expires_in: ctx.lifetimes.access_token,
+        scope: scope.to_string(),
+    })
+}
+
+/// Revokes the family of a reused token, records it, and returns the error to answer.
+async fn family_reused(ctx: &TokenContext<'_>, record: &RefreshTokenRecord) -> Result<RefreshError, sea_orm::DbErr> {
+    revoke_grant(ctx.db, &record.grant_id, ctx.now).await?;
+    ctx.audit.record(
+        AuditEvent::RefreshTokenReused {
+            client_id: record.client_id.clone(),
+            sub: record.user_id.clone(),
+            grant_id: record.grant_id.clone(),
+        },
+        ctx.now,
+    );
+    Ok(RefreshError::Reused)
+}
+
+/// The requested scope when every scope in it belongs to the family (RFC 6749 section 6).
+/// Unknown scopes are not dropped here as at `/authorize`: they were not granted.
+fn narrowed_scope(family: &ScopeSet, requested: &str) -> Result<ScopeSet, RefreshError> {
+    let names: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+    if names.is_empty() || !names.iter().all(|name| family.contains(name)) {
+        return Err(RefreshError::InvalidScope);
+    }
+    Ok(ScopeSet::parse(requested))
+}
+
+/// Asks the directory about the person now and stores what it says. Gone, disabled or
+/// expired is `PersonRefused`; a locked account is not (anyone can lock an account by
+/// guessing passwords). A directory that cannot answer is `DirectoryUnavailable`.
+async fn current_person(
+    ctx: &TokenContext<'_>,
+    directory: &dyn Directory,
+    user_id: &str,
+) -> Result<PersonClaims, RefreshError> {
+    let user = match directory.find_user_by_id(user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) | Err(DirectoryError::AccountDisabled(_) | DirectoryError::AccountExpired(_)) => {
+            return Err(RefreshError::PersonRefused)
+        }
+        Err(DirectoryError::AccountLocked(_)) => {
+            return stored_claims(ctx.db, user_id).await?.ok_or(RefreshError::PersonRefused);
+        }
+        Err(error) => return Err(RefreshError::DirectoryUnavailable(error)),
+    };
+    let claims = PersonClaims::from(&user);
+    let json = serde_json::to_string(&claims).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+    users::Entity::update_many()
+        .col_expr(users::Column::Claims, json.into())
+        .col_expr(users::Column::CheckedAt, ctx.now.into())
+        .filter(users::Column::Id.eq(user_id))
+        .exec(ctx.db)
+        .await?;
+    Ok(claims)
+}
+
+async fn stored_claims(db: &impl ConnectionTrait, user_id: &str) -> Result<Option<PersonClaims>, sea_orm::DbErr> {
+    Ok(super::people::find_person(db, user_id)
+        .await?
+        .map(|person| person.claims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
+        let family = ScopeSet::parse("openid profile offline_access");
+        assert_eq!(narrowed_scope(&family, "openid").unwrap().to_string(), "openid");
+        assert_eq!(
+            narrowed_scope(&family, "profile  openid").unwrap().to_string(),
+            "openid profile"
+        );
+        assert!(matches!(
+            narrowed_scope(&family, "openid email"),
+            Err(RefreshError::InvalidScope)
+        ));
+        assert!(matches!(
+            narrowed_scope(&family, "openid made-up"),
+            Err(RefreshError::InvalidScope)
+        ));
+        assert!(matches!(narrowed_scope(&family, "  "), Err(RefreshError::InvalidScope)));
+    }
+}

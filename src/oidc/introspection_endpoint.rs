@@ -1,0 +1,124 @@
+//! `POST /introspect` (RFC 7662) for resource servers: confidential clients only. Anything
+//! not valid right now is `{"active":false}`, with no reason given. A refresh token is
+//! described only to the client it was issued to. Personal access tokens are reported by
+//! their own state (revoked, expired); their address allowlist applies where they are used,
+//! not here.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::client_authentication::authenticate_client;
+use super::form_body::{is_form_body, parse_form};
+use super::oauth_error::OAuthError;
+use crate::app::state::AppState;
+use crate::authorization::people::find_person;
+use crate::tokens::introspection::{inspect_token, TokenStatus, TokenTypeHint};
+
+#[derive(Debug, Default, Serialize)]
+struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+}
+
+pub async fn post_introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    if !is_form_body(&req) {
+        return Err(OAuthError::invalid_request(
+            "the introspection request must be sent as application/x-www-form-urlencoded",
+        ));
+    }
+    let params = parse_form(&body);
+    if let Some(name) = params.first_duplicate() {
+        return Err(OAuthError::invalid_request(format!("the {name} parameter is repeated")));
+    }
+    let client = authenticate_client(&state, &req, &params).await?;
+    if client.is_public() {
+        // A public client proves nothing about itself, and introspection would let anyone
+        // test tokens they found.
+        return Err(OAuthError::invalid_client(
+            "introspection is for confidential clients only",
+        ));
+    }
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let hint = params.get("token_type_hint").and_then(TokenTypeHint::parse);
+    let now = state.now();
+    let status = inspect_token(&state.db, &state.keys, state.issuer(), token, hint, now).await?;
+    let answer = match status {
+        TokenStatus::Inactive => Introspection::default(),
+        TokenStatus::Access(claims) => Introspection {
+            active: true,
+            // A person's token has a grant; a client_credentials token names the client.
+            username: match &claims.gid {
+                Some(_) => username_of(&state, &claims.sub).await?,
+                None => None,
+            },
+            scope: Some(claims.scope),
+            client_id: Some(claims.client_id),
+            token_type: Some("Bearer"),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            sub: Some(claims.sub),
+            aud: Some(claims.aud),
+            iss: Some(claims.iss),
+            jti: Some(claims.jti),
+        },
+        TokenStatus::Refresh(active) if active.record.client_id == client.client_id => Introspection {
+            active: true,
+            username: username_of(&state, &active.record.user_id).await?,
+            scope: Some(active.record.scope),
+            client_id: Some(active.record.client_id),
+            token_type: Some("refresh_token"),
+            exp: Some(active.exp),
+            iat: Some(active.record.created_at),
+            sub: Some(active.record.user_id),
+            iss: Some(state.issuer().to_string()),
+            ..Introspection::default()
+        },
+        TokenStatus::Refresh(_) => Introspection::default(),
+        TokenStatus::Personal(pat) => Introspection {
+            active: true,
+            username: username_of(&state, &pat.user_id).await?,
+            scope: Some(pat.scopes.join(" ")),
+            token_type: Some("Bearer"),
+            exp: Some(pat.expires_at),
+            iat: Some(pat.created_at),
+            sub: Some(pat.user_id),
+            iss: Some(state.issuer().to_string()),
+            ..Introspection::default()
+        },
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(answer))
+}
+
+/// The person's `preferred_username`, as the directory last reported it.
+async fn username_of(state: &AppState, sub: &str) -> Result<Option<String>, OAuthError> {
+    Ok(find_person(&state.db, sub).await?.map(|person| person.claims.username))
+}

@@ -1,0 +1,179 @@
+//! Rate limits. Request counters live in memory, one per rule and key (a client address or
+//! a client id), in fixed windows that start with a key's first counted request; they are
+//! per instance, so behind a load balancer each instance enforces the limits on what it
+//! sees. Wrong passwords per username are the exception: they are counted in the database
+//! (`login_failures`), so that limit holds across every instance.
+//!
+//! Time comes from the caller (the app clock), never from the system, and the memory used
+//! stays bounded: expired counters are dropped, and past `max_tracked_keys` the oldest
+//! counter gives way.
+
+mod login_failures;
+mod window_counter;
+
+pub use login_failures::{
+    clear_login_failures, login_refused_for, record_login_failure, username_key, LoginFailurePolicy,
+};
+pub use window_counter::{Admission, Quota};
+
+use window_counter::WindowCounters;
+
+use crate::config::RateLimitsConfig;
+
+/// One limit: what is counted, and by what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    TokenPerIp,
+    TokenPerClient,
+    IntrospectPerIp,
+    IntrospectPerClient,
+    RevokePerIp,
+    RevokePerClient,
+    UserinfoPerIp,
+    LoginPerIp,
+    SecondFactorPerIp,
+}
+
+impl Rule {
+    /// The rule's name: its key in `[rate_limits]` and in the audit trail.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::TokenPerIp => "token_per_ip",
+            Rule::TokenPerClient => "token_per_client",
+            Rule::IntrospectPerIp => "introspect_per_ip",
+            Rule::IntrospectPerClient => "introspect_per_client",
+            Rule::RevokePerIp => "revoke_per_ip",
+            Rule::RevokePerClient => "revoke_per_client",
+            Rule::UserinfoPerIp => "userinfo_per_ip",
+            Rule::LoginPerIp => "login_per_ip",
+            Rule::SecondFactorPerIp => "second_factor_per_ip",
+        }
+    }
+
+    fn configured_limit(self, config: &RateLimitsConfig) -> u32 {
+        match self {
+            Rule::TokenPerIp => config.token_per_ip,
+            Rule::TokenPerClient => config.token_per_client,
+            Rule::IntrospectPerIp => config.introspect_per_ip,
+            Rule::IntrospectPerClient => config.introspect_per_client,
+            Rule::RevokePerIp => config.revoke_per_ip,
+            Rule::RevokePerClient => config.revoke_per_client,
+            Rule::UserinfoPerIp => config.userinfo_per_ip,
+            Rule::LoginPerIp => config.login_per_ip,
+            Rule::SecondFactorPerIp => config.second_factor_per_ip,
+        }
+    }
+}
+
+/// The limits of one instance, built once from `[rate_limits]`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    config: RateLimitsConfig,
+    counters: WindowCounters,
+}
+
+impl RateLimiter {
+    pub fn new(config: &RateLimitsConfig) -> RateLimiter {
+        RateLimiter {
+            config: config.clone(),
+            counters: WindowCounters::new(config.window_seconds, config.max_tracked_keys),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    /// The limit of `rule` per window; `None` when the rule (or every rule) is off.
+    pub fn limit(&self, rule: Rule) -> Option<u32> {
+        let limit = rule.configured_limit(&self.config);
+        (self.config.enabled && limit > 0).then_some(limit)
+    }
+
+    /// Where `key` stands under `rule`, counting nothing.
+    pub fn peek(&self, rule: Rule, key: &str, now: i64) -> Option<Quota> {
+        let limit = self.limit(rule)?;
+        Some(self.counters.peek(rule, key, limit, now))
+    }
+
+    /// Counts one request when there is room; refuses (counting nothing) when not.
+    pub fn acquire(&self, rule: Rule, key: &str, now: i64) -> Option<Admission> {
+        let limit = self.limit(rule)?;
+        Some(self.counters.acquire(rule, key, limit, now))
+    }
+
+    /// Whether one more request would fit, counting nothing; a refusal is reported as
+    /// the window's first only once (so it is audited once per window).
+    pub fn check(&self, rule: Rule, key: &str, now: i64) -> Option<Admission> {
+        let limit = self.limit(rule)?;
+        Some(self.counters.check(rule, key, limit, now))
+    }
+
+    /// Counts one request that already happened (it may overshoot the limit a little when
+    /// requests ran concurrently; the next check refuses).
+    pub fn record(&self, rule: Rule, key: &str, now: i64) -> Option<Quota> {
+        let limit = self.limit(rule)?;
+        Some(self.counters.record(rule, key, limit, now))
+    }
+
+    /// The wrong-password limit per username, when it is on.
+    pub fn login_failure_policy(&self) -> Option<LoginFailurePolicy> {
+        let limit = self.config.login_failures_per_username;
+        (self.config.enabled && limit > 0).then_some(LoginFailurePolicy {
+            limit,
+            window: self.config.login_failures_window_seconds,
+        })
+    }
+
+    /// How many counters are held right now (for tests and metrics).
+    pub fn tracked_keys(&self) -> usize {
+        self.counters.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(change: impl FnOnce(&mut RateLimitsConfig)) -> RateLimiter {
+        let mut config = RateLimitsConfig::default();
+        change(&mut config);
+        RateLimiter::new(&config)
+    }
+
+    #[test]
+    fn a_zero_limit_or_disabled_section_switches_rules_off() {
+        let some_off = limiter(|c| c.token_per_client = 0);
+        assert_eq!(some_off.limit(Rule::TokenPerClient), None);
+        assert_eq!(some_off.limit(Rule::TokenPerIp), Some(600));
+        assert!(some_off.acquire(Rule::TokenPerClient, "app", 0).is_none());
+
+        let all_off = limiter(|c| c.enabled = false);
+        assert_eq!(all_off.limit(Rule::TokenPerIp), None);
+        assert!(all_off.login_failure_policy().is_none());
+        assert_eq!(
+            limiter(|_| {}).login_failure_policy(),
+            Some(LoginFailurePolicy { limit: 10, window: 900 })
+        );
+    }
+
+    #[test]
+    fn rules_count_separately_for_the_same_key() {
+        let limiter = limiter(|c| {
+            c.token_per_ip = 1;
+            c.userinfo_per_ip = 1;
+        });
+        assert!(matches!(
+            limiter.acquire(Rule::TokenPerIp, "192.0.2.1", 0),
+            Some(Admission::Admitted(_))
+        ));
+        assert!(matches!(
+            limiter.acquire(Rule::UserinfoPerIp, "192.0.2.1", 0),
+            Some(Admission::Admitted(_))
+        ));
+        assert!(matches!(
+            limiter.acquire(Rule::TokenPerIp, "192.0.2.1", 0),
+            Some(Admission::Refused { .. })
+        ));
+    }
+}
