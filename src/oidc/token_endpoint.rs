@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::client_authentication::authenticate_client;
-use super::form_body::{is_form_body, parse_form};
+use super::form_body::read_protocol_form;
 use super::oauth_error::OAuthError;
 use crate::app::state::AppState;
 use crate::authorization::authorize_request::RawParameters;
@@ -47,15 +47,7 @@ pub async fn post_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    if !is_form_body(&req) {
-        return Err(OAuthError::invalid_request(
-            "the token request must be sent as application/x-www-form-urlencoded",
-        ));
-    }
-    let params = parse_form(&body);
-    if let Some(name) = params.first_duplicate() {
-        return Err(OAuthError::invalid_request(format!("the {name} parameter is repeated")));
-    }
+    let params = read_protocol_form(&req, &body, "token request")?;
     let client = authenticate_client(&state, &req, &params).await?;
     let grant_type = params
         .get("grant_type")
