@@ -6,8 +6,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The default per-minute limit of the machine endpoints (`/token`, `/introspect`,
+/// `/revoke`, `/userinfo`), per address and per client: a flood guard that a busy
+/// deployment (or a load test) does not reach; tighten it to taste. Secrets, codes and
+/// tokens are 256-bit random, so these endpoints need no guessing guard; the sign-in
+/// pages, where people's passwords are guessed, get tight limits.
+const MACHINE_DEFAULT: u32 = 1_000_000;
+
 /// The largest value any per-window limit may take.
-const MAX_LIMIT: u32 = 1_000_000;
+const MAX_LIMIT: u32 = 100_000_000;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -50,14 +57,14 @@ impl Default for RateLimitsConfig {
         RateLimitsConfig {
             enabled: true,
             window_seconds: 60,
-            token_per_ip: 600,
-            token_per_client: 1200,
-            introspect_per_ip: 600,
-            introspect_per_client: 1200,
-            revoke_per_ip: 600,
-            revoke_per_client: 1200,
-            userinfo_per_ip: 600,
-            login_per_ip: 60,
+            token_per_ip: MACHINE_DEFAULT,
+            token_per_client: MACHINE_DEFAULT,
+            introspect_per_ip: MACHINE_DEFAULT,
+            introspect_per_client: MACHINE_DEFAULT,
+            revoke_per_ip: MACHINE_DEFAULT,
+            revoke_per_client: MACHINE_DEFAULT,
+            userinfo_per_ip: MACHINE_DEFAULT,
+            login_per_ip: 300,
             second_factor_per_ip: 30,
             login_failures_per_username: 10,
             login_failures_window_seconds: 900,
