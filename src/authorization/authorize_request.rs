@@ -263,8 +263,9 @@ fn parse_prompt(text: Option<&str>) -> Result<Prompt, RedirectableError> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            // One account per browser session: there is nothing to select.
-            "select_account" => {}
+            // One account per browser session: choosing an account means signing in
+            // again, as whoever the person picks (OpenID Connect Core 3.1.2.1).
+            "select_account" => prompt.login = true,
             other => {
                 return Err(redirectable(
                     "invalid_request",

@@ -31,7 +31,8 @@ pub struct RefreshRequest<'a> {
 pub enum RefreshError {
     #[error("the refresh token is unknown")]
     Unknown,
-    #[error("the refresh token was issued to another client")]
+    /// Said like `Unknown`: another client learns nothing about the token.
+    #[error("the refresh token is unknown")]
     WrongClient,
     #[error("the refresh token has expired")]
     Expired,

@@ -182,7 +182,9 @@ where
 
     let client = match endpoint.client_rule() {
         Some(rule) if counts => match presented_client_id(&mut req).await? {
-            PresentedClient::Id(id) => registered_client(&state, &id).await.map(|key| Bucket { rule, key }),
+            PresentedClient::Id(id) => registered_client(&state, &id, &ip.key)
+                .await
+                .map(|key| Bucket { rule, key }),
             PresentedClient::None => None,
             PresentedClient::BodyTooLarge => {
                 return Ok(req.into_response(body_too_large()).map_into_right_body());
@@ -384,11 +386,15 @@ fn basic_client_id(value: &str) -> Option<String> {
 
 /// The bucket key for a registered client; `None` for an id no client has (its request
 /// is going to be refused as `invalid_client` anyway), so unknown ids create no counters.
-async fn registered_client(state: &AppState, client_id: &str) -> Option<String> {
+/// The client bucket's key for a registered client: its id. A public client proves
+/// nothing about itself (anyone can send its `client_id`), so its budget is kept per
+/// client *and* address: a stranger can spend only their own share.
+async fn registered_client(state: &AppState, client_id: &str, ip_key: &str) -> Option<String> {
     if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
         return None;
     }
     match state.clients.find(&state.db, client_id).await {
+        Ok(Some(client)) if client.is_public() => Some(format!("{} from {ip_key}", client.client_id)),
         Ok(Some(client)) => Some(client.client_id.clone()),
         Ok(None) => None,
         Err(error) => {

@@ -84,7 +84,9 @@ pub async fn post_introspect(
             username: username_of(&state, &active.record.user_id).await?,
             scope: Some(active.record.scope),
             client_id: Some(active.record.client_id),
-            token_type: Some("refresh_token"),
+            // RFC 7662 2.2: `token_type` is an access token type (RFC 6749 5.1), which a
+            // refresh token does not have; so it is left out.
+            token_type: None,
             exp: Some(active.exp),
             iat: Some(active.record.created_at),
             sub: Some(active.record.user_id),

@@ -57,8 +57,16 @@ impl ResponseError for BearerError {
                 format!("Bearer realm=\"gatehouse\", error=\"insufficient_scope\", error_description=\"{d}\", scope=\"openid\"")
             }
         };
+        if let BearerError::Missing = self {
+            // RFC 6750 section 3: a request without authentication gets the challenge and
+            // no error code.
+            return HttpResponse::build(self.status_code())
+                .insert_header((header::WWW_AUTHENTICATE, challenge))
+                .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+                .finish();
+        }
         let (error, description) = match self {
-            BearerError::Missing => ("invalid_token", "an access token is required"),
+            BearerError::Missing => ("invalid_request", "an access token is required"),
             BearerError::InvalidRequest(d) => ("invalid_request", *d),
             BearerError::InvalidToken(d) => ("invalid_token", *d),
             BearerError::InsufficientScope(d) => ("insufficient_scope", *d),
@@ -79,15 +87,15 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
             let value = value
                 .to_str()
                 .map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
-            match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                    Some(token.trim().to_string())
-                }
-                _ => {
-                    return Err(BearerError::InvalidRequest(
-                        "the Authorization header must use the Bearer scheme",
-                    ))
-                }
+            let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                // Another scheme (Basic from a proxy, say) is no bearer token: RFC 6750
+                // section 3 treats it as a request without authentication information.
+                None
+            } else if token.trim().is_empty() {
+                return Err(BearerError::InvalidRequest("the Bearer scheme needs a token"));
+            } else {
+                Some(token.trim().to_string())
             }
         }
     };

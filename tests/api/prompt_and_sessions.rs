@@ -85,6 +85,26 @@ async fn prompt_login_asks_again_and_the_new_id_token_has_a_later_auth_time() {
     assert_ne!(second["sid"], first["sid"], "a new sign-in is a new session");
 }
 
+/// One account per browser: selecting an account is signing in again, as whoever the
+/// person picks (Core 3.1.2.1 `select_account`), here someone else than before.
+#[tokio::test]
+async fn prompt_select_account_lets_the_person_sign_in_as_another_account() {
+    let app = spawn_app().await;
+    let browser = Browser::new();
+    let alice = decode_jwt_payload(&first_sign_in(&app, &browser, "alice", "alice-password").await);
+
+    let location = redirect_of(
+        &browser,
+        &first_party_request().set("prompt", "select_account").url(&app),
+    )
+    .await;
+    assert!(is_login_page(&app, &location), "{location}");
+    let code = sign_in_again(&app, &browser, &location, "bob", "bob-password").await;
+    let bob = id_token_claims(&app, &code).await;
+    assert_ne!(bob["sub"], alice["sub"]);
+    assert_eq!(bob["preferred_username"], "bob");
+}
+
 #[tokio::test]
 async fn max_age_exceeded_forces_a_new_sign_in() {
     let app = spawn_app().await;

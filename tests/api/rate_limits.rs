@@ -197,6 +197,43 @@ async fn a_forged_forwarded_for_does_not_escape_the_limit_but_a_trusted_proxy_is
     assert_eq!(rate_headers(&other.headers), (2, 1, 60));
 }
 
+/// A public client proves nothing about itself, so a stranger sending its `client_id` must
+/// not spend the budget of its real users elsewhere: its bucket is per client and address.
+#[tokio::test]
+async fn strangers_cannot_spend_a_public_clients_budget() {
+    let app = spawn_app_with(|config| {
+        config.rate_limits.token_per_client = 2;
+        config.network.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let refresh_as_public_client = |forwarded_for: &'static str| {
+        let app = &app;
+        async move {
+            let response = http_client()
+                .post(app.url("/token"))
+                .header("x-forwarded-for", forwarded_for)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", PUBLIC_ID),
+                    ("refresh_token", "never-issued"),
+                ])
+                .send()
+                .await
+                .expect("token request");
+            JsonReply::read(response).await
+        }
+    };
+    for _ in 0..2 {
+        let reply = refresh_as_public_client("198.51.100.66").await;
+        assert_eq!(reply.error(), Some("invalid_grant"), "{:?}", reply.body);
+    }
+    assert_json_429(&refresh_as_public_client("198.51.100.66").await, 60);
+    // The application's real users, elsewhere, still have their budget.
+    let user = refresh_as_public_client("203.0.113.7").await;
+    assert_eq!(user.error(), Some("invalid_grant"), "{:?}", user.body);
+    assert_eq!(rate_headers(&user.headers).1, 1);
+}
+
 #[tokio::test]
 async fn userinfo_revocation_and_introspection_carry_the_headers_and_refuse_over_the_limit() {
     let app = spawn_app_with(|config| {

@@ -95,12 +95,28 @@ async fn userinfo_without_a_token_answers_a_bare_bearer_challenge() {
     let app = spawn_app().await;
     let get = JsonReply::read(http_client().get(app.url("/userinfo")).send().await.expect("GET")).await;
     let post = post_userinfo(&app, None, &[("something", "else")]).await;
-    for (case, reply) in [("GET", get), ("POST", post)] {
+    // Another scheme is no bearer token either (RFC 6750 3: "attempted using an
+    // unsupported authentication method").
+    let basic = JsonReply::read(
+        http_client()
+            .get(app.url("/userinfo"))
+            .basic_auth("someone", Some("secret"))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    for (case, reply) in [("GET", get), ("POST", post), ("Basic", basic)] {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{case}");
         let challenge = challenge_of(&reply);
         assert!(challenge.starts_with("Bearer"), "{case}: {challenge}");
         // RFC 6750 3.1: no error code when the request had no authentication at all.
         assert!(!challenge.contains("error="), "{case}: {challenge}");
+        assert!(
+            reply.error().is_none(),
+            "{case}: no error code in the body either: {:?}",
+            reply.body
+        );
     }
 }
 
