@@ -159,6 +159,12 @@ async fn access_token_subject(state: &AppState, token: &str) -> Result<(String, 
             crate::tokens::TokenError::Revoked => BearerError::InvalidToken("the access token has been revoked"),
             _ => BearerError::InvalidToken("the access token is invalid or expired"),
         })?;
+    if claims.gid.is_none() {
+        // A client_credentials token: the client acting as itself, nobody's claims.
+        return Err(BearerError::InvalidToken(
+            "the access token was not issued for a person",
+        ));
+    }
     Ok((claims.sub, ScopeSet::parse(&claims.scope)))
 }
 

@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn a_zero_limit_or_disabled_section_switches_rules_off() {
-        let some_off = limiter(|c| c.token_per_client = 0);
+        let some_off = limiter(|c| {
+            c.token_per_client = 0;
+            c.token_per_ip = 600;
+        });
         assert_eq!(some_off.limit(Rule::TokenPerClient), None);
         assert_eq!(some_off.limit(Rule::TokenPerIp), Some(600));
         assert!(some_off.acquire(Rule::TokenPerClient, "app", 0).is_none());

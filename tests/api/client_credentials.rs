@@ -71,6 +71,22 @@ async fn a_service_client_gets_an_access_token_for_itself() {
     assert_eq!(status.body["scope"], "reports:read reports:write");
     assert!(status.body.get("username").is_none(), "{}", status.body);
 
+    // Userinfo has nobody to describe: a client acting as itself is refused even with an
+    // `openid` scope (here the client is allowed one on purpose).
+    let openid_service = spawn_app_with(|config| {
+        let mut client = service_client(&[]);
+        client.allowed_scopes.push("openid".into());
+        config.clients.push(client);
+    })
+    .await;
+    let openid_token = field(
+        &client_token(&openid_service, SERVICE, Some("openid")).await,
+        "access_token",
+    );
+    let userinfo = userinfo_with_header(&openid_service, &openid_token).await;
+    assert_eq!(userinfo.status, StatusCode::UNAUTHORIZED, "{}", userinfo.body);
+    assert_eq!(userinfo.error(), Some("invalid_token"));
+
     // The client can revoke it.
     let response = http_client()
         .post(app.url("/revoke"))
