@@ -18,9 +18,13 @@
 //!
 //! After `warmup` seconds that are not counted, it counts the answers that arrive within
 //! `seconds` and prints requests/s, latency percentiles, the answers by status (a 429 shows
-//! up there), transport errors, the 2xx answers that failed the check above, the CPU time
-//! the generator itself used (it shares the machine with the server), and with --pid the
-//! server's resident memory (VmRSS, VmHWM from /proc/PID/status) before and after.
+//! up there), transport errors, the 2xx answers that failed the check above, and the CPU
+//! the generator itself used in the window (it shares the machine with the server). With
+//! --pid: the server's CPU in the window (all threads of that one process, from
+//! /proc/PID/stat; for a multi-process server give each worker's pid in turn or add them up)
+//! and CPU time per answer, and its resident memory (VmRSS, VmHWM from /proc/PID/status)
+//! before and after. --threads sets the generator's own threads (default 1, to leave the
+//! server as much of a small machine as possible).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -149,9 +153,14 @@ fn memory(pid: u32) -> String {
     }
 }
 
-/// User + system CPU seconds of this process, from /proc/self/stat (Linux).
-fn own_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// User + system CPU seconds of a process (all its threads), from /proc/PID/stat (Linux);
+/// `None` for this process.
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
     let after_name = stat.rsplit_once(") ")?.1;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // After the name: state is field 3 of stat(5), utime 14 and stime 15 -> indexes 11 and 12.
@@ -328,10 +337,18 @@ async fn run(options: Options) -> Result<(), LoadError> {
     };
 
     let memory_before = options.pid.map(memory);
-    let cpu_before = own_cpu_seconds();
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(options.warmup);
     let measure_until = measure_from + Duration::from_secs(options.seconds);
+    // CPU time of the generator and of the server within the measured window only.
+    let server_pid = options.pid;
+    let cpu_window = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = (cpu_seconds(None), server_pid.and_then(|pid| cpu_seconds(Some(pid))));
+        tokio::time::sleep_until(measure_until.into()).await;
+        let after = (cpu_seconds(None), server_pid.and_then(|pid| cpu_seconds(Some(pid))));
+        (before, after)
+    });
     let workers: Vec<_> = (0..options.concurrency)
         .map(|_| {
             tokio::spawn(worker(
@@ -359,7 +376,9 @@ async fn run(options: Options) -> Result<(), LoadError> {
             total.first_problem = result.first_problem;
         }
     }
-    let cpu_after = own_cpu_seconds();
+    let ((own_before, server_before), (own_after, server_after)) = cpu_window
+        .await
+        .map_err(|error| LoadError::Setup(format!("CPU sampler: {error}")))?;
     let memory_after = options.pid.map(memory);
 
     total.latencies_us.sort_unstable();
@@ -401,13 +420,18 @@ async fn run(options: Options) -> Result<(), LoadError> {
     if let Some(problem) = &total.first_problem {
         println!("  first problem: {problem}");
     }
-    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        let elapsed = start.elapsed().as_secs_f64();
+    if let (Some(before), Some(after)) = (own_before, own_after) {
         println!(
-            "  generator CPU {:.1} s over {:.1} s ({:.0}% of one core)",
-            after - before,
-            elapsed,
-            (after - before) / elapsed * 100.0
+            "  generator CPU {:.0}% of one core over the measured window",
+            (after - before) / seconds * 100.0
+        );
+    }
+    if let (Some(before), Some(after)) = (server_before, server_after) {
+        let used = after - before;
+        let per_request = if answers == 0 { 0.0 } else { used / answers as f64 * 1e6 };
+        println!(
+            "  server CPU    {:.0}% of one core over the measured window, {per_request:.1} µs CPU per answer",
+            used / seconds * 100.0
         );
     }
     if let (Some(pid), Some(before), Some(after)) = (options.pid, memory_before, memory_after) {

@@ -367,6 +367,8 @@ pub struct ClientConfig {
     /// Required unless `token_endpoint_auth_method = "none"` (a public client).
     #[serde(default)]
     pub secret: Option<Secret>,
+    /// Required for the authorization code grant; a client_credentials-only client has none.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,

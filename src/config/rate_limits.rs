@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// deployment (or a load test) does not reach; tighten it to taste. Secrets, codes and
 /// tokens are 256-bit random, so these endpoints need no guessing guard; the sign-in
 /// pages, where people's passwords are guessed, get tight limits.
-const MACHINE_DEFAULT: u32 = 1_000_000;
+const MACHINE_DEFAULT: u32 = 10_000_000;
 
 /// The largest value any per-window limit may take.
 const MAX_LIMIT: u32 = 100_000_000;

@@ -7,11 +7,14 @@ pub mod purge;
 use std::time::Duration;
 
 use gatehouse_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
 pub use sea_orm::DatabaseConnection as Db;
 
-/// Opens the pool. SQLite gets WAL, a busy timeout and foreign keys.
+/// Opens the pool. Every SQLite connection gets WAL, `synchronous = NORMAL` (safe with
+/// WAL), a busy timeout and foreign keys; and, the file being local, no ping before each
+/// use (a ping is a second trip to SQLite's worker thread for every query).
 pub async fn connect_database(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url.to_string());
@@ -25,18 +28,16 @@ pub async fn connect_database(url: &str, max_connections: u32) -> Result<Databas
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        for pragma in [
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA busy_timeout = 5000",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA synchronous = NORMAL",
-        ] {
-            db.execute_unprepared(pragma).await?;
-        }
+    if sqlite {
+        options.test_before_acquire(false).map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
     }
-    Ok(db)
+    Database::connect(options).await
 }
 
 /// Applies every pending migration.
@@ -47,4 +48,46 @@ pub async fn run_pending_migrations(db: &DatabaseConnection) -> Result<(), DbErr
 /// A trivial query, for `/readyz`.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Statement;
+
+    async fn pragma(db: &DatabaseConnection, name: &str) -> String {
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                format!("PRAGMA {name}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<String>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_sqlite_connection_gets_the_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.sqlite").display());
+        let db = connect_database(&url, 4).await.unwrap();
+        // Several at once, so the pool has to open more than its first connection.
+        let checks = (0..8).map(|_| async {
+            (
+                pragma(&db, "journal_mode").await,
+                pragma(&db, "synchronous").await,
+                pragma(&db, "foreign_keys").await,
+                pragma(&db, "busy_timeout").await,
+            )
+        });
+        for (journal, synchronous, foreign_keys, busy) in futures_util::future::join_all(checks).await {
+            assert_eq!(journal, "wal");
+            assert_eq!(synchronous, "1", "NORMAL");
+            assert_eq!(foreign_keys, "1");
+            assert_eq!(busy, "5000");
+        }
+    }
 }
