@@ -130,6 +130,7 @@ pub async fn exchange_refresh_token(
             nonce: None,
             person: &person,
             id_token_alg: client.id_token_signed_response_alg,
+            grant_expires_at: grant.expires_at,
         },
     )?;
     txn.commit().await?;
@@ -137,7 +138,7 @@ pub async fn exchange_refresh_token(
         access_token: minted.access_token,
         id_token: minted.id_token,
         refresh_token: Some(refresh_token),
-        expires_in: ctx.lifetimes.access_token,
+        expires_in: minted.expires_in,
         scope: scope.to_string(),
     })
 }

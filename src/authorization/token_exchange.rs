@@ -184,13 +184,14 @@ pub async fn exchange_authorization_code(
             nonce: record.nonce.clone(),
             person: &person.claims,
             id_token_alg: redemption.client.id_token_signed_response_alg,
+            grant_expires_at: expires_at,
         },
     )?;
     Ok(IssuedTokens {
         access_token: minted.access_token,
         id_token: minted.id_token,
         refresh_token,
-        expires_in: ctx.lifetimes.access_token,
+        expires_in: minted.expires_in,
         scope: scope.to_string(),
     })
 }
@@ -226,11 +227,16 @@ pub(super) struct PersonTokens<'a> {
     pub nonce: Option<String>,
     pub person: &'a PersonClaims,
     pub id_token_alg: SigningAlgorithm,
+    /// When the grant ends: no access token of it outlives that (a refresh family's
+    /// absolute end caps the last access tokens too).
+    pub grant_expires_at: i64,
 }
 
 pub(super) struct MintedTokens {
     pub access_token: String,
     pub id_token: Option<String>,
+    /// Seconds the access token is valid.
+    pub expires_in: i64,
 }
 
 /// Signs the access token and, when the scope has `openid`, the ID token.
@@ -239,6 +245,7 @@ pub(super) fn mint_person_tokens(
     tokens: &PersonTokens<'_>,
 ) -> Result<MintedTokens, TokenError> {
     let record = &tokens.sign_in;
+    let access_expires_at = (ctx.now + ctx.lifetimes.access_token).min(tokens.grant_expires_at);
     let access_claims = AccessTokenClaims {
         iss: ctx.issuer.to_string(),
         sub: record.user_id.to_string(),
@@ -247,7 +254,7 @@ pub(super) fn mint_person_tokens(
         scope: tokens.scope.to_string(),
         jti: random_token(16),
         iat: ctx.now,
-        exp: ctx.now + ctx.lifetimes.access_token,
+        exp: access_expires_at,
         auth_time: Some(record.auth_time),
         sid: record.sid.map(str::to_string),
         gid: Some(tokens.grant_id.to_string()),
@@ -257,6 +264,7 @@ pub(super) fn mint_person_tokens(
         return Ok(MintedTokens {
             access_token,
             id_token: None,
+            expires_in: access_expires_at - ctx.now,
         });
     }
     let amr: Vec<String> = record
@@ -284,5 +292,6 @@ pub(super) fn mint_person_tokens(
     Ok(MintedTokens {
         access_token,
         id_token: Some(id_token),
+        expires_in: access_expires_at - ctx.now,
     })
 }

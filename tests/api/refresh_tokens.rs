@@ -229,12 +229,22 @@ async fn refresh_tokens_expire_when_idle_and_at_the_end_of_their_family() {
     // Absolute: used often enough, but the family ends 2,500 s after the sign-in.
     let family = tokens_for(&app, "bob", "bob-password", OFFLINE_SCOPE).await;
     let mut token = field(&family, "refresh_token");
+    let mut last_expires_in = 0;
     for _ in 0..3 {
         app.clock.advance(800);
         let reply = refresh(&app, CONFIDENTIAL, &token, None).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         token = field(&reply, "refresh_token");
+        last_expires_in = reply.body["expires_in"].as_i64().expect("expires_in");
+        let access = decode_jwt_payload(&field(&reply, "access_token"));
+        assert_eq!(
+            access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap(),
+            last_expires_in,
+            "expires_in tells the access token's real lifetime"
+        );
     }
+    // The access token of the last refresh does not outlive the family either.
+    assert!((60..=100).contains(&last_expires_in), "{last_expires_in}");
     // 2,400 s in: the newest token's expiry is capped at the family's end, 100 s on (less
     // the real time the test has taken), not 1,000 s.
     let status = introspect(&app, CONFIDENTIAL, &token, Some("refresh_token")).await;
