@@ -8,6 +8,7 @@ pub mod keys;
 pub mod ldap_form;
 pub mod ldap_settings;
 pub mod people;
+pub mod people_pages;
 pub mod personal_access_tokens;
 pub mod second_factor;
 pub mod setup;
@@ -22,4 +23,5 @@ pub fn configure_admin_routes(cfg: &mut web::ServiceConfig) {
     personal_access_tokens::configure(cfg);
     second_factor::configure(cfg);
     people::configure(cfg);
+    people_pages::configure(cfg);
 }

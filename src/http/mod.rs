@@ -7,6 +7,7 @@ pub mod keys_page;
 pub mod mfa_pages;
 pub mod page_response;
 pub mod pages;
+pub mod people_pages;
 pub mod rate_limit;
 pub mod redirect;
 pub mod security_headers;

@@ -2,6 +2,7 @@
 
 mod account_sessions;
 mod admin_ldap;
+mod admin_people_pages;
 mod architecture;
 mod audit_trail;
 mod authorization_code_flow;
