@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::config::{IpAllowlist, PersonalAccessTokensConfig};
@@ -208,6 +208,33 @@ pub async fn create_personal_access_token(
     .exec(db)
     .await?;
     Ok((secret, PersonalAccessToken::from_model(model)))
+}
+
+/// As [`create_personal_access_token`], holding `limit` even against simultaneous
+/// creations: the new row is counted with the person's other live tokens after the insert,
+/// and taken back when that makes one too many (so two racing requests cannot both pass a
+/// check made before either wrote). `None` when the limit is reached.
+pub async fn create_personal_access_token_within_limit(
+    db: &impl ConnectionTrait,
+    new: NewPersonalAccessToken<'_>,
+    limit: u32,
+    now: i64,
+) -> Result<Option<(String, PersonalAccessToken)>, sea_orm::DbErr> {
+    let user_id = new.user_id.to_string();
+    let (secret, token) = create_personal_access_token(db, new, now).await?;
+    let live = personal_access_tokens::Entity::find()
+        .filter(personal_access_tokens::Column::UserId.eq(user_id))
+        .filter(personal_access_tokens::Column::RevokedAt.is_null())
+        .filter(personal_access_tokens::Column::ExpiresAt.gt(now))
+        .count(db)
+        .await?;
+    if live > u64::from(limit) {
+        personal_access_tokens::Entity::delete_by_id(token.id.clone())
+            .exec(db)
+            .await?;
+        return Ok(None);
+    }
+    Ok(Some((secret, token)))
 }
 
 /// Checks a presented token: format, then the stored hash, then revocation, expiry and the

@@ -18,8 +18,8 @@ use crate::http::redirect::redirect_found;
 use crate::http::token_pages::{CreatedToken, ScopeChoice, TokenFormView, TokenRow, TokensPage};
 use crate::settings::admin_groups::load_admin_groups;
 use crate::tokens::personal_access_token::{
-    check_personal_access_token_request, create_personal_access_token, list_personal_access_tokens,
-    revoke_personal_access_token, PatCreator, PatRequest, PatRevocation, ADMIN_SCOPE,
+    check_personal_access_token_request, create_personal_access_token_within_limit, list_personal_access_tokens,
+    revoke_personal_access_token, PatCreator, PatProblem, PatRequest, PatRevocation, ADMIN_SCOPE,
 };
 
 const EXPIRED_FORM: &str = "This form had expired. Please try again.";
@@ -215,7 +215,17 @@ pub async fn post_account_tokens(
             return tokens_page(&state, &req, &viewer, StatusCode::BAD_REQUEST, outcome).await;
         }
     };
-    let (secret, token) = create_personal_access_token(&state.db, planned.for_user(&user_id), now).await?;
+    let limit = state.config.personal_access_tokens.max_per_person;
+    let Some((secret, token)) =
+        create_personal_access_token_within_limit(&state.db, planned.for_user(&user_id), limit, now).await?
+    else {
+        let outcome = Outcome {
+            problems: vec![PatProblem::TooManyTokens(limit).to_string()],
+            input: Some(&input),
+            ..Outcome::default()
+        };
+        return tokens_page(&state, &req, &viewer, StatusCode::BAD_REQUEST, outcome).await;
+    };
     tracing::info!(sub = %user_id, token_id = %token.id, "personal access token created");
     state.audit.record(
         AuditEvent::PersonalAccessTokenCreated {

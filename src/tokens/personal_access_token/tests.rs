@@ -275,3 +275,55 @@ async fn tokens_are_stored_hashed_verified_and_revoked_by_their_owner() {
         Err(PatError::Invalid)
     ));
 }
+
+#[tokio::test]
+async fn simultaneous_creations_cannot_pass_the_limit_together() {
+    let (_dir, db) = database().await;
+    let scopes = strings(&["openid"]);
+    let anywhere = IpAllowlist::default();
+    let new = |name: &'static str| NewPersonalAccessToken {
+        user_id: "u1",
+        name,
+        scopes: &scopes,
+        allowed_ips: &anywhere,
+        expires_at: NOW + 100,
+    };
+    // One live token, a limit of two: of several creations at once, at most one may stay.
+    create_personal_access_token(&db, new("first"), NOW).await.unwrap();
+    let attempts = ["a", "b", "c", "d"].map(|name| create_personal_access_token_within_limit(&db, new(name), 2, NOW));
+    let created = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(Option::is_some)
+        .count();
+    assert!(created <= 1, "{created} created");
+    let live = list_personal_access_tokens(&db, Some("u1"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|token| token.is_active(NOW))
+        .count();
+    assert!(live <= 2, "{live} live tokens");
+    assert_eq!(live, 1 + created);
+
+    // Alone, a creation under the limit passes; at the limit it is taken back.
+    let mut limit_reached = false;
+    for name in ["e", "f"] {
+        if create_personal_access_token_within_limit(&db, new(name), 2, NOW)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            limit_reached = true;
+        }
+    }
+    assert!(limit_reached);
+    let live = list_personal_access_tokens(&db, Some("u1"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|token| token.is_active(NOW))
+        .count();
+    assert_eq!(live, 2);
+}
