@@ -13,9 +13,8 @@ use serde_json::json;
 use super::access::{AdminApiWrite, AdminSession};
 use super::api_error::ApiError;
 use crate::app::state::AppState;
-use crate::audit::AuditEvent;
 use crate::authorization::browser_session::{describe_user_agent, list_sessions};
-use crate::authorization::connected_apps::revoke_everything_of_user;
+use crate::authorization::connected_apps::revoke_everything_by_administrator;
 use crate::authorization::people::find_person;
 
 fn unknown_person() -> ApiError {
@@ -73,26 +72,8 @@ pub async fn post_user_revoke_all_api(
     let sub = path.into_inner();
     require_person(&state, &sub).await?;
     let now = state.now();
-    let revoked = revoke_everything_of_user(&state.db, &sub, now).await?;
+    let revoked = revoke_everything_by_administrator(&state.db, &state.audit, &sub, &admin.sub, now).await?;
     let sessions = revoked.sessions.len() as u64;
-    tracing::info!(
-        sub = %sub,
-        by = %admin.sub,
-        sessions,
-        grants = revoked.grants,
-        personal_access_tokens = revoked.personal_access_tokens,
-        "an administrator revoked everything of a person"
-    );
-    state.audit.record(
-        AuditEvent::EverythingRevoked {
-            sub: sub.clone(),
-            by: admin.sub.clone(),
-            sessions,
-            grants: revoked.grants,
-            personal_access_tokens: revoked.personal_access_tokens,
-        },
-        now,
-    );
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(json!({

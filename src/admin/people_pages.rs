@@ -19,9 +19,8 @@ use serde::Deserialize;
 
 use super::access::AdminSession;
 use crate::app::state::AppState;
-use crate::audit::AuditEvent;
 use crate::authorization::browser_session::{describe_user_agent, list_sessions};
-use crate::authorization::connected_apps::revoke_everything_of_user;
+use crate::authorization::connected_apps::revoke_everything_by_administrator;
 use crate::authorization::people::PersonClaims;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::people_pages::{PeoplePage, PersonPage, PersonRow, PersonSummary, SessionRow};
@@ -300,28 +299,10 @@ pub async fn post_revoke_all(
     }
     find_user(&state, &sub).await?;
     let now = state.now();
-    let revoked = revoke_everything_of_user(&state.db, &sub, now)
+    let revoked = revoke_everything_by_administrator(&state.db, &state.audit, &sub, &admin.sub, now)
         .await
         .map_err(|error| PageError::from(error).in_demo(state.config.demo))?;
     let sessions = revoked.sessions.len() as u64;
-    tracing::info!(
-        sub = %sub,
-        by = %admin.sub,
-        sessions,
-        grants = revoked.grants,
-        personal_access_tokens = revoked.personal_access_tokens,
-        "an administrator revoked everything of a person"
-    );
-    state.audit.record(
-        AuditEvent::EverythingRevoked {
-            sub: sub.clone(),
-            by: admin.sub.clone(),
-            sessions,
-            grants: revoked.grants,
-            personal_access_tokens: revoked.personal_access_tokens,
-        },
-        now,
-    );
     let query = format!(
         "done=everything-revoked&sessions={sessions}&grants={}&tokens={}",
         revoked.grants, revoked.personal_access_tokens

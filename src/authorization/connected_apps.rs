@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Transactio
 
 use super::browser_session::end_sessions_of_user;
 use super::scopes::ScopeSet;
+use crate::audit::{AuditEvent, AuditLog};
 use crate::storage::entities::{consents, grants, personal_access_tokens, refresh_tokens};
 
 /// One connected application, as the account page shows it.
@@ -152,6 +153,41 @@ pub struct RevokedEverything {
     /// Grants revoked: their access tokens and refresh token families stop.
     pub grants: u64,
     pub personal_access_tokens: u64,
+}
+
+/// [`revoke_everything_of_user`] on an administrator's order (`by`), logged and audited as
+/// `user.everything_revoked` with the counts.
+pub async fn revoke_everything_by_administrator<C>(
+    db: &C,
+    audit: &AuditLog,
+    user_id: &str,
+    by: &str,
+    now: i64,
+) -> Result<RevokedEverything, sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let revoked = revoke_everything_of_user(db, user_id, now).await?;
+    let sessions = revoked.sessions.len() as u64;
+    tracing::info!(
+        sub = %user_id,
+        by = %by,
+        sessions,
+        grants = revoked.grants,
+        personal_access_tokens = revoked.personal_access_tokens,
+        "an administrator revoked everything of a person"
+    );
+    audit.record(
+        AuditEvent::EverythingRevoked {
+            sub: user_id.to_string(),
+            by: by.to_string(),
+            sessions,
+            grants: revoked.grants,
+            personal_access_tokens: revoked.personal_access_tokens,
+        },
+        now,
+    );
+    Ok(revoked)
 }
 
 /// Ends every live browser session of the person, revokes every grant issued to them
