@@ -25,12 +25,11 @@ use serde_json::json;
 
 use super::api_error::ApiError;
 use crate::app::state::AppState;
-use crate::authorization::people::{find_person, recheck_person, PersonStanding};
+use crate::authorization::people::{find_person, recheck_person, Person, PersonStanding};
 use crate::authorization::second_factor::has_second_factor;
 use crate::http::admin_pages::AdminIndexPage;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::redirect_see_other;
-use crate::settings::admin_groups::load_admin_groups;
 use crate::tokens::personal_access_token::{authenticate_personal_access_token, PatError, ADMIN_SCOPE};
 
 /// The header that carries the CSRF token on API changes.
@@ -197,6 +196,28 @@ fn failed(error: &dyn std::fmt::Display) -> AdminRefusal {
     AdminRefusal::Failed
 }
 
+/// The stored person and the administrator groups that admit them (as of their last
+/// sign-in, re-checked with the directory like every session); `unknown` when the person
+/// has no record, `NotAdministrator` when no group admits them.
+async fn administrator(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: &str,
+    unknown: AdminRefusal,
+) -> Result<(Person, Vec<String>), AdminRefusal> {
+    let person = find_person(&state.db, user_id)
+        .await
+        .map_err(|e| failed(&e))?
+        .ok_or(unknown)?;
+    let admin = state.admin_groups().await.map_err(|e| failed(&e))?;
+    let via = admin.memberships(&person.claims.groups);
+    if via.is_empty() {
+        tracing::info!(sub = %person.id, path = %req.path(), "admin access refused: not in an administrator group");
+        return Err(AdminRefusal::NotAdministrator);
+    }
+    Ok((person, via))
+}
+
 /// Decides whether a personal access token speaks for an administrator: a live token,
 /// allowed from this address, with the `admin` scope, whose owner is still in the directory
 /// and in an administrator group now.
@@ -223,18 +244,7 @@ async fn admin_for_personal_access_token(
         PersonStanding::Active => {}
         PersonStanding::Refused => return Err(AdminRefusal::InvalidToken),
     }
-    let person = find_person(&state.db, &pat.user_id)
-        .await
-        .map_err(|e| failed(&e))?
-        .ok_or(AdminRefusal::InvalidToken)?;
-    let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, now)
-        .await
-        .map_err(|e| failed(&e))?;
-    let via = admin.memberships(&person.claims.groups);
-    if via.is_empty() {
-        tracing::info!(sub = %person.id, token_id = %pat.id, path = %req.path(), "admin access refused: the token's owner is not in an administrator group");
-        return Err(AdminRefusal::NotAdministrator);
-    }
+    let (person, via) = administrator(state, req, &pat.user_id, AdminRefusal::InvalidToken).await?;
     Ok(AdminSession {
         sub: person.id,
         username: person.claims.username,
@@ -257,18 +267,7 @@ pub async fn admin_for_request(state: &AppState, req: &HttpRequest) -> Result<Ad
         .await
         .map_err(|e| failed(&e))?
         .ok_or(AdminRefusal::SignInNeeded)?;
-    let person = find_person(&state.db, &session.user_id)
-        .await
-        .map_err(|e| failed(&e))?
-        .ok_or(AdminRefusal::SignInNeeded)?;
-    let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, state.now())
-        .await
-        .map_err(|e| failed(&e))?;
-    let via = admin.memberships(&person.claims.groups);
-    if via.is_empty() {
-        tracing::info!(sub = %person.id, path = %req.path(), "admin access refused: not in an administrator group");
-        return Err(AdminRefusal::NotAdministrator);
-    }
+    let (person, via) = administrator(state, req, &session.user_id, AdminRefusal::SignInNeeded).await?;
     if !has_second_factor(&session.amr) {
         return Err(AdminRefusal::SecondFactorNeeded);
     }

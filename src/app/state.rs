@@ -22,6 +22,8 @@ use crate::http::csrf::CsrfKey;
 use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
 use crate::ratelimit::RateLimiter;
+use crate::settings::admin_groups::{load_admin_groups, AdminGroups};
+use crate::settings::SettingsError;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -60,6 +62,12 @@ impl AppState {
 
     pub fn now(&self) -> i64 {
         self.clock.now_unix()
+    }
+
+    /// The directory groups whose members administer Gatehouse, as stored (seeded from
+    /// `[admin] groups` on first use).
+    pub async fn admin_groups(&self) -> Result<AdminGroups, SettingsError> {
+        load_admin_groups(&self.db, &self.master_key, &self.config.admin.groups, self.now()).await
     }
 
     /// The browser's live single sign-on session, if it has one.

@@ -20,7 +20,6 @@ use crate::http::redirect::{flow_redirect, redirect_see_other};
 use crate::http::session_cookie::session_cookie;
 use crate::mfa::MfaPolicy;
 use crate::ratelimit::{clear_login_failures, login_refused_for, record_login_failure, username_key};
-use crate::settings::admin_groups::load_admin_groups;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
 use super::totp_page::{begin_second_factor, mfa_failure};
@@ -55,9 +54,7 @@ struct LoginFormView<'a> {
 /// Administration always needs the second factor: an administrator signing in for the
 /// admin pages goes through it (or enrols) whatever the policy.
 async fn is_administrator(state: &AppState, groups: &[String]) -> Result<bool, PageError> {
-    let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, state.now())
-        .await
-        .map_err(PageError::internal)?;
+    let admin = state.admin_groups().await.map_err(PageError::internal)?;
     Ok(admin.admits(groups))
 }
 

@@ -16,7 +16,6 @@ use crate::authorization::second_factor::has_second_factor;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::redirect_found;
 use crate::http::token_pages::{CreatedToken, ScopeChoice, TokenFormView, TokenRow, TokensPage};
-use crate::settings::admin_groups::load_admin_groups;
 use crate::tokens::personal_access_token::{
     check_personal_access_token_request, create_personal_access_token_within_limit, list_personal_access_tokens,
     revoke_personal_access_token, PatCreator, PatProblem, PatRequest, PatRevocation, ADMIN_SCOPE,
@@ -52,9 +51,7 @@ async fn viewer(state: &AppState, req: &HttpRequest) -> Result<Result<Viewer, Ht
     };
     let person = find_person(&state.db, &session.user_id).await?;
     let groups = person.as_ref().map(|p| p.claims.groups.clone()).unwrap_or_default();
-    let admin = load_admin_groups(&state.db, &state.master_key, &state.config.admin.groups, state.now())
-        .await
-        .map_err(PageError::internal)?;
+    let admin = state.admin_groups().await.map_err(PageError::internal)?;
     Ok(Ok(Viewer {
         username: person.map(|p| p.claims.username).unwrap_or_default(),
         administrator: admin.admits(&groups),
