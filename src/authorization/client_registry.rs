@@ -91,12 +91,7 @@ impl Client {
                 .filter_map(|grant| GrantType::parse(grant))
                 .collect(),
             allowed_scopes: serde_json::from_str(&model.allowed_scopes).unwrap_or_default(),
-            allowed_ips: IpAllowlist::parse(
-                &serde_json::from_str::<Vec<String>>(&model.allowed_ips).unwrap_or_default(),
-            )
-            // Stored entries were validated when written; one that no longer parses
-            // must not open the client to everyone.
-            .unwrap_or_else(|_| IpAllowlist::parse(&["0.0.0.0/32"]).unwrap_or_default()),
+            allowed_ips: IpAllowlist::from_stored_json(&model.allowed_ips),
             issue_refresh_tokens: model.issue_refresh_tokens,
             id_token_signed_response_alg: SigningAlgorithm::parse(&model.id_token_signed_response_alg)
                 .unwrap_or_default(),

@@ -133,6 +133,17 @@ impl IpAllowlist {
         }
     }
 
+    /// A list as stored (a JSON array of entries validated when written). Should the text
+    /// or an entry no longer parse, the list permits nothing: a damaged allowlist must not
+    /// open its client or token to everyone.
+    pub fn from_stored_json(text: &str) -> IpAllowlist {
+        const NOWHERE: &str = "0.0.0.0/32"; // no client connects from 0.0.0.0
+        serde_json::from_str::<Vec<String>>(text)
+            .ok()
+            .and_then(|entries| IpAllowlist::parse(&entries).ok())
+            .unwrap_or_else(|| IpAllowlist::parse(&[NOWHERE]).unwrap_or_default())
+    }
+
     /// True when a network of the list contains `ip` (an empty list contains nothing:
     /// the check for trusted proxies, where empty means none).
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -266,6 +277,15 @@ mod tests {
         assert!(!list.permits("192.0.2.1".parse().unwrap()));
         assert!(IpAllowlist::default().permits("192.0.2.1".parse().unwrap()));
         assert_eq!(IpAllowlist::parse(&["x", "10.0.0.0/8", "y"]).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn stored_lists_that_no_longer_parse_permit_nothing() {
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(IpAllowlist::from_stored_json("[]").permits(client));
+        assert!(IpAllowlist::from_stored_json(r#"["192.0.2.0/24"]"#).permits(client));
+        assert!(!IpAllowlist::from_stored_json(r#"["bogus"]"#).permits(client));
+        assert!(!IpAllowlist::from_stored_json("not json").permits(client));
     }
 
     #[test]

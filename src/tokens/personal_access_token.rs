@@ -66,12 +66,8 @@ impl PersonalAccessToken {
     }
 
     pub(crate) fn from_model(model: personal_access_tokens::Model) -> Self {
-        let ips: Vec<String> = serde_json::from_str(&model.allowed_ips).unwrap_or_default();
         PersonalAccessToken {
-            // Entries were validated when written; should one no longer parse, the token
-            // must not become usable from anywhere.
-            allowed_ips: IpAllowlist::parse(&ips)
-                .unwrap_or_else(|_| IpAllowlist::parse(&["0.0.0.0/32"]).unwrap_or_default()),
+            allowed_ips: IpAllowlist::from_stored_json(&model.allowed_ips),
             scopes: model
                 .scope
                 .split(' ')
