@@ -15,8 +15,9 @@ use super::access::{AdminApiWrite, AdminSession};
 use super::api_error::ApiError;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
-use crate::http::keys_page::{format_key_time, format_period, KeyRow, KeysPage};
+use crate::http::keys_page::{format_period, KeyRow, KeysPage};
 use crate::http::page_response::{html_response, render_page, PageError};
+use crate::http::pages::format_time;
 use crate::keys::{
     list_signing_keys, revoke_signing_key, rotate_signing_keys_now, KeyError, KeyStatus, RevokeOutcome,
     RotationOutcome, RotationPolicy, SigningKeySummary,
@@ -170,10 +171,10 @@ async fn keys_page(
             kid: key.kid,
             algorithm: key.algorithm,
             status: key.status,
-            created: format_key_time(key.created_at),
-            activated: key.activated_at.map(format_key_time),
-            retired: key.retired_at.map(format_key_time),
-            revoked: key.revoked_at.map(format_key_time),
+            created: format_time(key.created_at),
+            activated: key.activated_at.map(format_time),
+            retired: key.retired_at.map(format_time),
+            revoked: key.revoked_at.map(format_time),
         })
         .collect();
     let algorithms: Vec<&str> = state.keys.algorithms().iter().map(|alg| alg.as_str()).collect();

@@ -43,15 +43,6 @@ impl KeyRow {
     }
 }
 
-/// `2026-11-28 17:23 UTC`.
-pub fn format_key_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|at| at.format(&format).ok())
-        .unwrap_or_else(|| unix.to_string())
-}
-
 /// A period in whole days when it is one, otherwise in hours, minutes or seconds.
 pub fn format_period(seconds: i64) -> String {
     let plural = |n: i64, unit: &str| {
@@ -72,6 +63,7 @@ pub fn format_period(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::pages::format_time;
 
     fn row(status: &str, signing: bool) -> KeyRow {
         KeyRow {
@@ -79,8 +71,8 @@ mod tests {
             algorithm: "ES256".to_string(),
             status: status.to_string(),
             signing,
-            created: format_key_time(1_800_000_000),
-            activated: Some(format_key_time(1_800_000_060)),
+            created: format_time(1_800_000_000),
+            activated: Some(format_time(1_800_000_060)),
             retired: None,
             revoked: None,
         }

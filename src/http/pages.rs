@@ -11,6 +11,16 @@
 
 use askama::Template;
 
+/// A Unix time as pages show it: `2026-11-28 17:23 UTC` (the number itself should it be
+/// out of range).
+pub fn format_time(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|at| at.format(&format).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// `/login`: the username and password form.
 #[derive(Clone, Template)]
 #[template(path = "login.html")]

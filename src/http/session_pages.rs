@@ -2,6 +2,7 @@
 //! [`super::pages`], every value is escaped by askama; the page carries a CSRF token, so it
 //! does not implement `Debug`.
 
+use crate::http::pages::format_time;
 use askama::Template;
 
 /// One live browser session.
@@ -46,15 +47,6 @@ impl SessionsPage {
     pub fn has_other_sessions(&self) -> bool {
         self.sessions.iter().any(|session| !session.current)
     }
-}
-
-/// A Unix time as `2026-11-28 17:23 UTC`, or `unknown`.
-pub fn format_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|at| at.format(&format).ok())
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// How long ago `unix` was, in words: "just now", "5 minutes ago", "3 days ago".

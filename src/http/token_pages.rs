@@ -2,6 +2,7 @@
 //! every value is escaped by askama, and the struct (it carries a CSRF token, and once a
 //! new token's secret) does not implement `Debug`.
 
+use crate::http::pages::format_time;
 use askama::Template;
 
 use crate::tokens::personal_access_token::PersonalAccessToken;
@@ -84,15 +85,6 @@ impl TokenRow {
     pub fn is_active(&self) -> bool {
         self.status == "active"
     }
-}
-
-/// `2026-11-28 17:23 UTC`.
-pub fn format_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|at| at.format(&format).ok())
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// A token shown once, right after it was created.

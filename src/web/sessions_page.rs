@@ -17,9 +17,10 @@ use crate::authorization::connected_apps::{disconnect_application, list_connecte
 use crate::authorization::people::find_person;
 use crate::authorization::second_factor::has_second_factor;
 use crate::http::page_response::{html_response, render_page, PageError};
+use crate::http::pages::format_time;
 use crate::http::redirect::{redirect_found, redirect_see_other};
 use crate::http::session_cookie::clear_session_cookie;
-use crate::http::session_pages::{format_time, format_time_with_age, ApplicationRow, SessionRow, SessionsPage};
+use crate::http::session_pages::{format_time_with_age, ApplicationRow, SessionRow, SessionsPage};
 
 const SESSIONS_PATH: &str = "/account/sessions";
 const EXPIRED_FORM: &str = "This form had expired. Please try again.";
