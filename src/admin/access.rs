@@ -14,6 +14,7 @@
 //! is involved, so such changes need no CSRF header. Any `Bearer` credential at the API
 //! takes this path: a bad, expired, revoked or misplaced one answers 401 `invalid_token`.
 
+use crate::http::csrf::set_csrf_cookie;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -367,9 +368,7 @@ pub async fn get_api_session(state: web::Data<AppState>, req: HttpRequest, admin
     let csrf = state.csrf.issue(&req, state.secure_cookies());
     let mut builder = HttpResponse::Ok();
     builder.insert_header(CacheControl(vec![CacheDirective::NoStore]));
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     builder.json(json!({
         "sub": admin.sub,
         "username": admin.username,

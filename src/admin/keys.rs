@@ -5,6 +5,7 @@
 //! (every enabled algorithm) and `POST /admin/api/keys/{kid}/revoke`. Changes reload this instance's ring
 //! at once; the other instances follow within `keys.reload_interval`.
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -191,9 +192,7 @@ async fn keys_page(
     };
     let mut builder = html_response(status);
     builder.insert_header(CacheControl(vec![CacheDirective::NoStore]));
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }
 

@@ -5,6 +5,7 @@
 //! and never logged: the form's password field is always empty ("keep the current one")
 //! and the API's JSON leaves it out.
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -84,9 +85,7 @@ fn ldap_page(state: &AppState, req: &HttpRequest, admin: &AdminSession, outcome:
         saved: outcome.saved,
     };
     let mut builder = html_response(outcome.status);
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     render_page(&mut builder, &page)
 }
 

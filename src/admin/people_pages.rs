@@ -12,6 +12,7 @@
 //! Both changes are CSRF-protected forms answered with a 303 back to the person's page,
 //! whose notice is chosen from a fixed list (never text from the address bar).
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder};
@@ -204,9 +205,7 @@ async fn person_page(
         error: message.1,
     };
     let mut builder = html_response(status);
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }
 

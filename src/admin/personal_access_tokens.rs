@@ -4,6 +4,7 @@
 //! `/admin/personal-access-tokens` shows the same list with a revoke button for each live
 //! token. Listings carry what a token is and where it was last used, never its hash.
 
+use crate::http::csrf::set_csrf_cookie;
 use std::collections::BTreeMap;
 
 use actix_web::http::header::{CacheControl, CacheDirective};
@@ -152,9 +153,7 @@ async fn tokens_page(
         error: message.1,
     };
     let mut builder = html_response(status);
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }
 

@@ -3,6 +3,7 @@
 //! whose members administer Gatehouse, tests the directory with a sample person, and may
 //! change the LDAP settings. Finishing spends the token: afterwards `/setup` answers 410.
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -122,9 +123,7 @@ fn setup_page(state: &AppState, req: &HttpRequest, view: SetupView) -> HttpRespo
     let mut builder = html_response(view.status);
     // The page carries the token: never let it be sent on to another site.
     builder.insert_header(("Referrer-Policy", "no-referrer"));
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     render_page(&mut builder, &page)
 }
 

@@ -3,7 +3,7 @@
 //! a cookie planted from a sibling domain does not help an attacker.
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, HttpResponseBuilder};
 use aws_lc_rs::hmac;
 
 use crate::crypto::{base64url, constant_time_eq, random_token, MasterKey};
@@ -22,6 +22,14 @@ impl std::fmt::Debug for CsrfKey {
 pub struct CsrfToken {
     pub token: String,
     pub cookie: Option<Cookie<'static>>,
+}
+
+/// Sets a page's CSRF cookie ([`CsrfToken::cookie`]) on its response, when the browser
+/// had none yet.
+pub fn set_csrf_cookie(builder: &mut HttpResponseBuilder, cookie: Option<Cookie<'static>>) {
+    if let Some(cookie) = cookie {
+        builder.cookie(cookie);
+    }
 }
 
 impl CsrfKey {

@@ -2,6 +2,7 @@
 //! person the session ends at once; otherwise the person confirms (a cross-site request
 //! cannot sign anyone out). A redirect happens only to a URI the client registered.
 
+use crate::http::csrf::set_csrf_cookie;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -183,8 +184,6 @@ async fn confirm_page(
         "Content-Security-Policy",
         csp_allowing_form_targets(origins.iter().map(String::as_str)),
     ));
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }

@@ -1,6 +1,7 @@
 //! `/account`: the signed-in person's second factor: status, enrolment, reset (with a
 //! current code or a recovery code), new recovery codes (with a current code).
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -76,9 +77,7 @@ async fn account_page(
         error: message.error.map(str::to_string),
     };
     let mut builder = html_response(message.status);
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }
 

@@ -1,5 +1,6 @@
 //! `/consent`: the person approves or declines what an application asks for.
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -65,9 +66,7 @@ pub async fn get_consent(
     };
     let mut builder = html_response(StatusCode::OK);
     builder.insert_header(("Content-Security-Policy", csp_for_client(Some(&client))));
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }
 

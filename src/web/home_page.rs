@@ -1,5 +1,6 @@
 //! `/`: who is signed in here, with a sign-out button.
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -21,8 +22,6 @@ pub async fn get_home(state: web::Data<AppState>, req: HttpRequest) -> Result<Ht
         name: person.and_then(|p| p.claims.name),
     };
     let mut builder = html_response(StatusCode::OK);
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }

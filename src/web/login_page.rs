@@ -1,6 +1,7 @@
 //! `/login`: the sign-in form, checked against the directory. On success a single sign-on
 //! session starts and a pending authorization request (if any) continues.
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -124,9 +125,7 @@ fn login_form(state: &AppState, req: &HttpRequest, view: LoginFormView<'_>, stat
     };
     let mut builder = html_response(status);
     builder.insert_header(("Content-Security-Policy", csp_for_client(client)));
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     render_page(&mut builder, &page)
 }
 

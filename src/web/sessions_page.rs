@@ -3,6 +3,7 @@
 //! connected to their account with a way to disconnect each one. Every change is a form
 //! POST with a CSRF token, and audited.
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::header::USER_AGENT;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -153,9 +154,7 @@ async fn sessions_page(
         error: message.error.map(str::to_string),
     };
     let mut builder = html_response(message.status);
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }
 

@@ -3,6 +3,7 @@
 //! the form, and stored only as a hash. The `admin` scope is offered to administrators, and
 //! granted only from a session signed in with the second factor (administration needs it).
 
+use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -157,9 +158,7 @@ async fn tokens_page(
         form: form_view(state, viewer, outcome.input, live),
     };
     let mut builder = html_response(status);
-    if let Some(cookie) = csrf.cookie {
-        builder.cookie(cookie);
-    }
+    set_csrf_cookie(&mut builder, csrf.cookie);
     Ok(render_page(&mut builder, &page))
 }
 
