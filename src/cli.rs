@@ -109,6 +109,10 @@ pub struct AddClientArgs {
     /// The ID token signature algorithm: RS256 (default), PS256 or ES256.
     #[arg(long = "id-token-alg", value_parser = parse_signing_algorithm, default_value = "RS256")]
     pub id_token_alg: SigningAlgorithm,
+    /// A resource server: may introspect tokens issued to other clients and personal
+    /// access tokens (otherwise only its own).
+    #[arg(long)]
+    pub introspect_any_token: bool,
 }
 
 fn parse_grant_type(text: &str) -> Result<GrantType, String> {
@@ -306,13 +310,18 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
         ClientsCommand::List => {
             for client in list_clients(&db).await? {
                 println!(
-                    "{}\t{}\t{}\t{}{}{}\n\tredirect: {}\n\tpost-logout: {}\n\tgrants: {}\n\tid token: {}{}{}",
+                    "{}\t{}\t{}\t{}{}{}{}\n\tredirect: {}\n\tpost-logout: {}\n\tgrants: {}\n\tid token: {}{}{}",
                     client.client_id,
                     client.display_name(),
                     client.auth_method.as_str(),
                     client.source,
                     if client.first_party { "\tfirst-party" } else { "" },
                     if client.require_mfa { "\trequire-mfa" } else { "" },
+                    if client.introspect_any_token {
+                        "\tintrospects-any-token"
+                    } else {
+                        ""
+                    },
                     client.redirect_uris.join(" "),
                     client.post_logout_redirect_uris.join(" "),
                     client
@@ -389,6 +398,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 allowed_ips: args.allowed_ips,
                 issue_refresh_tokens: args.refresh_tokens,
                 id_token_signed_response_alg: args.id_token_alg,
+                introspect_any_token: args.introspect_any_token,
             };
             add_client(&db, &client, SystemClock.now_unix()).await?;
             println!("client_id:     {}", client.client_id);

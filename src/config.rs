@@ -395,6 +395,10 @@ pub struct ClientConfig {
     /// The ID token signature algorithm: RS256 (default), PS256 or ES256.
     #[serde(default)]
     pub id_token_signed_response_alg: SigningAlgorithm,
+    /// A resource server: may introspect access tokens issued to other clients and
+    /// personal access tokens. Without it a client introspects only its own tokens.
+    #[serde(default)]
+    pub introspect_any_token: bool,
 }
 
 impl Default for ClientConfig {
@@ -415,6 +419,7 @@ impl Default for ClientConfig {
             allowed_ips: Vec::new(),
             issue_refresh_tokens: false,
             id_token_signed_response_alg: SigningAlgorithm::Rs256,
+            introspect_any_token: false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod m20261128_000003_create_settings;
 mod m20261128_000004_create_mfa;
 mod m20261128_000005_client_require_mfa;
 mod m20261128_000006_token_lifecycle;
+mod m20261207_000007_flow_steps_and_refusals;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_create_mfa::Migration),
             Box::new(m20261128_000005_client_require_mfa::Migration),
             Box::new(m20261128_000006_token_lifecycle::Migration),
+            Box::new(m20261207_000007_flow_steps_and_refusals::Migration),
         ]
     }
 }

@@ -237,8 +237,7 @@ async fn admin_for_personal_access_token(
     if !pat.has_scope(ADMIN_SCOPE) {
         return Err(AdminRefusal::InsufficientScope);
     }
-    let interval = state.config.ldap.recheck_interval;
-    match recheck_person(&state.db, state.directory.as_ref(), &pat.user_id, now, interval)
+    match recheck_person(&state.person_checks(), &pat.user_id)
         .await
         .map_err(|e| failed(&e))?
     {

@@ -23,7 +23,7 @@ use crate::config::LdapConfig;
 use crate::directory::test_connection;
 use crate::http::admin_pages::{LdapFormFields, LdapSettingsPage};
 use crate::http::page_response::{html_response, render_page, PageError};
-use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, save_ldap_settings};
+use crate::settings::ldap_settings::{load_or_seed_ldap_settings, save_ldap_settings};
 use crate::settings::SettingsError;
 
 /// The longest sample username the test accepts.
@@ -51,7 +51,7 @@ pub async fn current_ldap_settings(state: &AppState) -> Result<(LdapConfig, i64)
 
 /// Makes this instance use the stored settings now (the others pick them up by polling).
 pub async fn apply_saved_settings(state: &AppState) {
-    if let Err(error) = refresh_directory(&state.db, &state.master_key, &state.directory, state.clock.clone()).await {
+    if let Err(error) = state.refresh_directory().await {
         tracing::error!(error = %error, "the LDAP settings were saved, but this instance could not switch to them yet");
     }
 }

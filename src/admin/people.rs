@@ -14,8 +14,8 @@ use super::access::{AdminApiWrite, AdminSession};
 use super::api_error::ApiError;
 use crate::app::state::AppState;
 use crate::authorization::browser_session::{describe_user_agent, list_sessions};
-use crate::authorization::connected_apps::revoke_everything_by_administrator;
 use crate::authorization::people::find_person;
+use crate::authorization::revoke_everything::revoke_everything_by_administrator;
 
 fn unknown_person() -> ApiError {
     ApiError::new(

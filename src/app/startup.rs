@@ -15,15 +15,15 @@ use super::state::AppState;
 use crate::audit::AuditLog;
 use crate::authorization::client_registry::{seed_clients_from_config, ClientRegistry};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, LdapConfig};
 use crate::crypto::MasterKey;
 use crate::directory::{DirectoryHandle, LdapDirectory};
 use crate::http::csrf::CsrfKey;
 use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
-use crate::oidc::discovery_endpoint::discovery_document;
-use crate::ratelimit::RateLimiter;
+use crate::oidc::discovery_endpoint::{discovery_document, ServedDiscovery};
+use crate::ratelimit::{AttemptKeys, RateLimiter};
 use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, LDAP_SETTING};
 use crate::settings::{setting_version, SettingsError};
 use crate::storage::{connect_database, run_pending_migrations};
@@ -78,7 +78,21 @@ impl AppState {
     /// whether the directory changed. Called every [`LDAP_SETTINGS_POLL_INTERVAL`], and by
     /// the admin code right after saving so the change applies at once here.
     pub async fn refresh_directory(&self) -> Result<bool, SettingsError> {
-        refresh_directory(&self.db, &self.master_key, &self.directory, self.clock.clone()).await
+        let changed = refresh_directory(&self.db, &self.master_key, &self.directory, self.clock.clone()).await?;
+        if changed {
+            self.discovery
+                .replace(&self.discovery_document(&self.directory.settings()));
+        }
+        Ok(changed)
+    }
+
+    /// The discovery document for these directory settings (their extra claims).
+    fn discovery_document(&self, ldap: &LdapConfig) -> serde_json::Value {
+        discovery_document(
+            &self.config.issuer,
+            ldap.extra_claims.keys().map(String::as_str),
+            &self.config.keys.algorithms,
+        )
     }
 
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
@@ -108,7 +122,6 @@ impl AppState {
         .await
         .context("while preparing the next signing key")?;
         let clients = ClientRegistry::load(&db).await.context("while loading the clients")?;
-        let mut config = config;
         let already_stored = setting_version(&db, LDAP_SETTING)
             .await
             .context("while reading the LDAP settings version")?
@@ -124,29 +137,30 @@ impl AppState {
                  first start (change them at /admin/ldap or through the admin API)"
             );
         }
-        config.ldap = ldap;
-        let directory = LdapDirectory::with_clock(config.ldap.clone(), clock.clone());
-        let discovery_json = discovery_document(
+        // From here on the directory settings live in the directory handle only (changed at
+        // /admin/ldap while running); the file's [ldap] seeded them and is not read again.
+        let directory = LdapDirectory::with_clock(ldap.clone(), clock.clone());
+        let discovery = ServedDiscovery::new(&discovery_document(
             &config.issuer,
-            config.ldap.extra_claims.keys().map(String::as_str),
+            ldap.extra_claims.keys().map(String::as_str),
             &config.keys.algorithms,
-        )
-        .to_string();
+        ));
         let trusted_proxies = Arc::new(config.network.trusted_proxies());
         let rate_limits = Arc::new(RateLimiter::new(&config.rate_limits));
         Ok(AppState {
             trusted_proxies,
             rate_limits,
             csrf: CsrfKey::derive(&master_key),
+            attempt_keys: AttemptKeys::derive(&master_key),
             audit,
             config: Arc::new(config),
             db,
-            directory: Arc::new(DirectoryHandle::new(Arc::new(directory), ldap_version)),
+            directory: Arc::new(DirectoryHandle::new(Arc::new(directory), Arc::new(ldap), ldap_version)),
             keys: Arc::new(keys),
             clients: Arc::new(clients),
             clock,
             master_key,
-            discovery_json: Arc::from(discovery_json),
+            discovery: Arc::new(discovery),
         })
     }
 }

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use sea_orm::DatabaseConnection;
 
-use crate::audit::AuditEvent;
 use crate::audit::AuditLog;
-use crate::authorization::browser_session::{end_session, find_session, BrowserSession};
+use crate::authorization::browser_session::{find_session, BrowserSession};
 use crate::authorization::client_registry::ClientRegistry;
 use crate::authorization::complete_authorization::FlowContext;
-use crate::authorization::people::{recheck_person, PersonStanding};
+use crate::authorization::people::{recheck_person, PersonChecks, PersonStanding};
 use crate::authorization::token_exchange::TokenContext;
 use crate::clock::SharedClock;
 use crate::config::{Config, IpAllowlist};
@@ -21,7 +20,8 @@ use crate::http::client_ip::client_ip;
 use crate::http::csrf::CsrfKey;
 use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
-use crate::ratelimit::RateLimiter;
+use crate::oidc::discovery_endpoint::ServedDiscovery;
+use crate::ratelimit::{AttemptKeys, RateLimiter};
 use crate::settings::admin_groups::{load_admin_groups, AdminGroups};
 use crate::settings::SettingsError;
 
@@ -37,12 +37,14 @@ pub struct AppState {
     pub master_key: MasterKey,
     pub csrf: CsrfKey,
     pub audit: AuditLog,
-    /// The discovery document, rendered once.
-    pub discovery_json: Arc<str>,
+    /// The discovery document, rendered at start and when the directory settings change.
+    pub discovery: Arc<ServedDiscovery>,
     /// `[network] trusted_proxies`, parsed once.
     pub trusted_proxies: Arc<IpAllowlist>,
     /// The request counters of `[rate_limits]` (per instance, in memory).
     pub rate_limits: Arc<RateLimiter>,
+    /// The key sign-in attempts are counted under (derived from the master key).
+    pub attempt_keys: AttemptKeys,
 }
 
 impl AppState {
@@ -79,23 +81,28 @@ impl AppState {
         let Some(session) = find_session(&self.db, &value, now).await? else {
             return Ok(None);
         };
-        let interval = self.config.ldap.recheck_interval;
-        match recheck_person(&self.db, self.directory.as_ref(), &session.user_id, now, interval).await? {
+        match recheck_person(&self.person_checks(), &session.user_id).await? {
             PersonStanding::Active => Ok(Some(session)),
-            PersonStanding::Refused => {
-                end_session(&self.db, &session.sid, now).await?;
-                self.audit.record(
-                    AuditEvent::SessionEndedByDirectory {
-                        sub: session.user_id.clone(),
-                    },
-                    now,
-                );
-                Ok(None)
-            }
+            // Refused: every session of theirs (this one included) has just ended.
+            PersonStanding::Refused => Ok(None),
         }
     }
 
-    pub fn flow_context(&self) -> FlowContext<'_> {
+    /// What the directory re-checks of a person need, with the directory settings in use
+    /// now (an interval changed at `/admin/ldap` applies at once).
+    pub fn person_checks(&self) -> PersonChecks<'_> {
+        PersonChecks {
+            db: &self.db,
+            directory: self.directory.as_ref(),
+            audit: &self.audit,
+            interval: self.directory.settings().recheck_interval,
+            now: self.now(),
+        }
+    }
+
+    /// What the authorization flow needs for the browser request `req`.
+    pub fn flow_context(&self, req: &HttpRequest) -> FlowContext<'_> {
+        let limits = &self.config.rate_limits;
         FlowContext {
             db: &self.db,
             keys: &self.keys,
@@ -103,6 +110,12 @@ impl AppState {
             lifetimes: &self.config.lifetimes,
             audit: &self.audit,
             mfa: &self.config.mfa,
+            client_ip: self.client_ip(req).map(|ip| ip.to_canonical().to_string()),
+            pending_per_address: if limits.enabled {
+                limits.pending_authorizations_per_ip
+            } else {
+                0
+            },
             now: self.now(),
         }
     }
@@ -113,7 +126,7 @@ impl AppState {
             keys: &self.keys,
             issuer: &self.config.issuer,
             lifetimes: &self.config.lifetimes,
-            email_verified: self.config.ldap.email_verified,
+            email_verified: self.directory.settings().email_verified,
             audit: &self.audit,
             now: self.now(),
         }

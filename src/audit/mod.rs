@@ -9,7 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::storage::entities::audit_events;
 
-/// What happened. Usernames are recorded as typed, so failed attempts can be traced.
+/// What happened. A name typed at sign-in is recorded only when it named a directory entry
+/// (then as the directory spells it, with the entry's `sub`); a name that matched nobody
+/// is never stored or logged, only a keyed fingerprint of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditEvent {
     SignInSucceeded {
@@ -17,14 +19,16 @@ pub enum AuditEvent {
         sub: String,
     },
     SignInFailed {
-        username: String,
+        /// The directory's name for the entry the sign-in name found; `None` when it
+        /// matched nobody (or several).
+        username: Option<String>,
+        sub: Option<String>,
+        /// A keyed fingerprint of what was counted (the entry, or the normalised name), so
+        /// repeated attempts can be told apart without keeping what was typed.
+        attempt_key: String,
         reason: &'static str,
     },
     SignedOut {
-        sub: String,
-    },
-    /// The directory no longer has the person, or disabled them: their session ended.
-    SessionEndedByDirectory {
         sub: String,
     },
     ConsentGranted {
@@ -156,6 +160,15 @@ pub enum AuditEvent {
         grants: u64,
         personal_access_tokens: u64,
     },
+    /// The directory refused a person (gone, disabled, locked or expired) when their
+    /// access was used: everything of theirs was revoked at once, in one step.
+    PersonRefusedByDirectory {
+        sub: String,
+        reason: &'static str,
+        sessions: u64,
+        grants: u64,
+        personal_access_tokens: u64,
+    },
 }
 
 impl AuditEvent {
@@ -164,7 +177,6 @@ impl AuditEvent {
             AuditEvent::SignInSucceeded { .. } => "sign_in.succeeded",
             AuditEvent::SignInFailed { .. } => "sign_in.failed",
             AuditEvent::SignedOut { .. } => "sign_out",
-            AuditEvent::SessionEndedByDirectory { .. } => "session.ended_by_directory",
             AuditEvent::ConsentGranted { .. } => "consent.granted",
             AuditEvent::ConsentDenied { .. } => "consent.denied",
             AuditEvent::AuthorizationCodeReplayed { .. } => "authorization_code.replayed",
@@ -189,6 +201,7 @@ impl AuditEvent {
             AuditEvent::SessionEnded { .. } => "session.ended",
             AuditEvent::ApplicationDisconnected { .. } => "application.disconnected",
             AuditEvent::EverythingRevoked { .. } => "user.everything_revoked",
+            AuditEvent::PersonRefusedByDirectory { .. } => "person.refused_by_directory",
         }
     }
 
@@ -196,11 +209,10 @@ impl AuditEvent {
         match self {
             AuditEvent::SignInSucceeded { sub, .. }
             | AuditEvent::SignedOut { sub }
-            | AuditEvent::SessionEndedByDirectory { sub }
             | AuditEvent::ConsentGranted { sub, .. }
             | AuditEvent::ConsentDenied { sub, .. }
             | AuditEvent::AuthorizationCodeReplayed { sub, .. } => Some(sub),
-            AuditEvent::SignInFailed { username, .. } => Some(username),
+            AuditEvent::SignInFailed { sub, .. } => sub.as_deref(),
             AuditEvent::LdapSettingsChanged { actor, .. } | AuditEvent::AdminGroupsChanged { actor, .. } => Some(actor),
             AuditEvent::TotpEnrolled { sub }
             | AuditEvent::TotpVerified { sub }
@@ -221,6 +233,7 @@ impl AuditEvent {
             | AuditEvent::SessionEnded { by, .. }
             | AuditEvent::EverythingRevoked { by, .. } => Some(by),
             AuditEvent::RateLimited { key, .. } => Some(key),
+            AuditEvent::PersonRefusedByDirectory { sub, .. } => Some(sub),
         }
     }
 
@@ -240,13 +253,15 @@ impl AuditEvent {
     fn detail(&self) -> Value {
         match self {
             AuditEvent::SignInSucceeded { username, .. } => json!({ "username": username }),
-            AuditEvent::SignInFailed { reason, .. } => json!({ "reason": reason }),
+            AuditEvent::SignInFailed {
+                username,
+                attempt_key,
+                reason,
+                ..
+            } => json!({ "reason": reason, "username": username, "attempt_key": attempt_key }),
             AuditEvent::ConsentGranted { scope, .. } => json!({ "scope": scope }),
             AuditEvent::AuthorizationCodeReplayed { .. } => {
                 json!({ "action": "the tokens issued for the code were revoked" })
-            }
-            AuditEvent::SessionEndedByDirectory { .. } => {
-                json!({ "reason": "removed, disabled or expired in the directory" })
             }
             AuditEvent::LdapSettingsChanged { changed, .. } => json!({ "changed": changed }),
             AuditEvent::AdminGroupsChanged { groups, .. } => json!({ "groups": groups }),
@@ -278,6 +293,18 @@ impl AuditEvent {
                 ..
             } => json!({
                 "sub": sub,
+                "sessions": sessions,
+                "grants": grants,
+                "personal_access_tokens": personal_access_tokens
+            }),
+            AuditEvent::PersonRefusedByDirectory {
+                reason,
+                sessions,
+                grants,
+                personal_access_tokens,
+                ..
+            } => json!({
+                "reason": reason,
                 "sessions": sessions,
                 "grants": grants,
                 "personal_access_tokens": personal_access_tokens
@@ -388,7 +415,9 @@ mod tests {
         for i in 0..250 {
             audit.record(
                 AuditEvent::SignInFailed {
-                    username: format!("user{i}"),
+                    username: Some(format!("user{i}")),
+                    sub: Some(format!("sub{i}")),
+                    attempt_key: format!("entry:{i}"),
                     reason: "invalid_credentials",
                 },
                 1000 + i,
@@ -410,7 +439,7 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 251);
         assert_eq!(rows[0].kind, "sign_in.failed");
-        assert_eq!(rows[0].actor.as_deref(), Some("user0"));
+        assert_eq!(rows[0].actor.as_deref(), Some("sub0"));
         assert_eq!(rows[250].client_id.as_deref(), Some("app"));
         assert_eq!(rows[250].detail, r#"{"scope":"openid"}"#);
     }

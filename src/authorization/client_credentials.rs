@@ -107,6 +107,7 @@ mod tests {
             allowed_ips: IpAllowlist::default(),
             issue_refresh_tokens: false,
             id_token_signed_response_alg: SigningAlgorithm::Rs256,
+            introspect_any_token: false,
             source: "cli".into(),
         }
     }

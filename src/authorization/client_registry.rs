@@ -30,6 +30,9 @@ pub struct Client {
     /// Issue refresh tokens even when `offline_access` was not asked for.
     pub issue_refresh_tokens: bool,
     pub id_token_signed_response_alg: SigningAlgorithm,
+    /// A resource server: may introspect tokens issued to other clients and personal
+    /// access tokens (otherwise only its own).
+    pub introspect_any_token: bool,
     /// `config` when seeded from the file, `cli` when added with `gatehouse clients add`.
     pub source: String,
 }
@@ -95,6 +98,7 @@ impl Client {
             issue_refresh_tokens: model.issue_refresh_tokens,
             id_token_signed_response_alg: SigningAlgorithm::parse(&model.id_token_signed_response_alg)
                 .unwrap_or_default(),
+            introspect_any_token: model.introspect_any_token,
             source: model.source,
         }
     }
@@ -123,6 +127,7 @@ pub struct NewClient {
     pub allowed_ips: Vec<String>,
     pub issue_refresh_tokens: bool,
     pub id_token_signed_response_alg: SigningAlgorithm,
+    pub introspect_any_token: bool,
 }
 
 impl From<&ClientConfig> for NewClient {
@@ -141,6 +146,7 @@ impl From<&ClientConfig> for NewClient {
             allowed_ips: config.allowed_ips.clone(),
             issue_refresh_tokens: config.issue_refresh_tokens,
             id_token_signed_response_alg: config.id_token_signed_response_alg,
+            introspect_any_token: config.introspect_any_token,
         }
     }
 }
@@ -162,6 +168,7 @@ fn active_model(client: &NewClient, source: &str, now: i64) -> clients::ActiveMo
         allowed_ips: Set(json_list(client.allowed_ips.iter())),
         issue_refresh_tokens: Set(client.issue_refresh_tokens),
         id_token_signed_response_alg: Set(client.id_token_signed_response_alg.as_str().to_string()),
+        introspect_any_token: Set(client.introspect_any_token),
         source: Set(source.to_string()),
         created_at: Set(now),
     }
@@ -330,6 +337,7 @@ mod tests {
             allowed_ips: crate::config::IpAllowlist::default(),
             issue_refresh_tokens: false,
             id_token_signed_response_alg: crate::config::SigningAlgorithm::Rs256,
+            introspect_any_token: false,
             source: "cli".into(),
         }
     }

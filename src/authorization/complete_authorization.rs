@@ -1,6 +1,7 @@
-//! What happens to a validated authorization request: sign-in, consent, or a response
-//! (code or error) at the client's redirect URI. Shared by `/authorize` and by the login
-//! and consent pages, which resume a pending request through here.
+//! What happens to a validated authorization request: sign-in, second factor, consent, or
+//! a response (code or error) at the client's redirect URI. One decision
+//! ([`continue_authorization`]) for `/authorize` and for every page that resumes a pending
+//! request; no page issues a code on its own.
 
 use sea_orm::DatabaseConnection;
 
@@ -9,7 +10,10 @@ use super::authorize_request::{redirect_with_parameters, AuthorizationRequest};
 use super::browser_session::BrowserSession;
 use super::client_registry::Client;
 use super::consent::{has_consent, record_consent};
-use super::pending_authorization::{delete_pending_authorization, save_pending_authorization, PendingAuthorization};
+use super::pending_authorization::{
+    delete_pending_authorization, move_to_step, record_consent_approval, save_pending_authorization, FlowStep,
+    NewPendingAuthorization, PendingAuthorization, PendingError,
+};
 use super::people::find_person;
 use super::second_factor::{client_demands_second_factor, has_second_factor, second_factor_need, SecondFactorNeed};
 use crate::audit::{AuditEvent, AuditLog};
@@ -26,6 +30,10 @@ pub struct FlowContext<'a> {
     pub audit: &'a AuditLog,
     /// The `[mfa]` settings: who needs a second factor.
     pub mfa: &'a MfaConfig,
+    /// The address the browser's request came from, and how many sign-ins may be in
+    /// progress from one address (`rate_limits.pending_authorizations_per_ip`, 0: any).
+    pub client_ip: Option<String>,
+    pub pending_per_address: u32,
     pub now: i64,
 }
 
@@ -40,6 +48,8 @@ pub enum FlowOutcome {
     /// The person is signed in with the password only and must prove a second factor
     /// (step-up), or set one up.
     SecondFactor(PendingAuthorization),
+    /// The request was finished meanwhile (by another tab, or it expired): nothing to do.
+    Finished,
 }
 
 /// The response to the client, with `state` and `iss` (RFC 9207) added.
@@ -61,8 +71,14 @@ pub fn error_response(issuer: &str, request: &AuthorizationRequest, error: &str,
     authorization_response(issuer, request, &[("error", error), ("error_description", description)])
 }
 
-/// Decides the next step for `request`. `pending` is the stored request when resuming
-/// after sign-in; `session` is the browser's live session, if any.
+/// The one decision every path to a code goes through: `/authorize` (single sign-on,
+/// `prompt=none`), and every page that completes a step of a pending request (password,
+/// second factor, enrolment, step-up, consent). Everything is checked each time, whatever
+/// step the request was at: the session (`prompt=login`, `max_age`, `id_token_hint`), the
+/// second factor (`require_mfa`, `acr_values`, the `[mfa]` policy), consent. The request
+/// then waits at the first step still owed (recorded with the person it waits for), or
+/// gets its code. `pending` is the stored request when resuming; `session` the browser's
+/// live session, if any.
 pub async fn continue_authorization(
     ctx: &FlowContext<'_>,
     client: &Client,
@@ -70,8 +86,8 @@ pub async fn continue_authorization(
     pending: Option<PendingAuthorization>,
     session: Option<&BrowserSession>,
 ) -> Result<FlowOutcome, sea_orm::DbErr> {
-    // A sign-in that happened after the request arrived satisfies prompt=login and max_age.
-    let fresh = matches!((&pending, session), (Some(p), Some(s)) if s.auth_time >= p.created_at);
+    // Only the sign-in made for this very request satisfies prompt=login and max_age.
+    let fresh = matches!((&pending, session), (Some(p), Some(s)) if p.sign_in_sid.as_deref() == Some(s.sid.as_str()));
 
     let hinted_sub = match &request.id_token_hint {
         None => None,
@@ -109,11 +125,7 @@ pub async fn continue_authorization(
                 return finish_with_error(ctx, &request, pending, "login_required", "the person is not signed in")
                     .await;
             }
-            let pending = match pending {
-                Some(pending) => pending,
-                None => save_pending_authorization(ctx.db, &request, ctx.now, ctx.lifetimes.login).await?,
-            };
-            return Ok(FlowOutcome::Login(pending));
+            return wait_at(ctx, &request, pending, FlowStep::Login, None, FlowOutcome::Login).await;
         }
     };
 
@@ -142,15 +154,24 @@ pub async fn continue_authorization(
                 )
                 .await;
             }
-            let pending = match pending {
-                Some(pending) => pending,
-                None => save_pending_authorization(ctx.db, &request, ctx.now, ctx.lifetimes.login).await?,
-            };
-            return Ok(FlowOutcome::SecondFactor(pending));
+            return wait_at(
+                ctx,
+                &request,
+                pending,
+                FlowStep::SecondFactor,
+                Some(&session.user_id),
+                FlowOutcome::SecondFactor,
+            )
+            .await;
         }
     }
 
+    // An approval counts for the person who gave it, on this request.
+    let approved_here = pending
+        .as_ref()
+        .is_some_and(|p| p.consent_approved && p.user_id.as_deref() == Some(session.user_id.as_str()));
     let consented = client.first_party
+        || approved_here
         || (!request.prompt.consent
             && has_consent(ctx.db, &session.user_id, &client.client_id, &request.scope).await?);
     if !consented {
@@ -164,13 +185,62 @@ pub async fn continue_authorization(
             )
             .await;
         }
-        let pending = match pending {
-            Some(pending) => pending,
-            None => save_pending_authorization(ctx.db, &request, ctx.now, ctx.lifetimes.login).await?,
-        };
-        return Ok(FlowOutcome::Consent(pending));
+        return wait_at(
+            ctx,
+            &request,
+            pending,
+            FlowStep::Consent,
+            Some(&session.user_id),
+            FlowOutcome::Consent,
+        )
+        .await;
     }
     issue_code(ctx, &request, pending, session).await
+}
+
+/// Keeps the request (stored now if it was not yet) at `step`, for `user_id`.
+async fn wait_at(
+    ctx: &FlowContext<'_>,
+    request: &AuthorizationRequest,
+    pending: Option<PendingAuthorization>,
+    step: FlowStep,
+    user_id: Option<&str>,
+    outcome: fn(PendingAuthorization) -> FlowOutcome,
+) -> Result<FlowOutcome, sea_orm::DbErr> {
+    let pending = match pending {
+        Some(mut pending) => {
+            move_to_step(ctx.db, &mut pending, step, user_id).await?;
+            pending
+        }
+        None => {
+            let new = NewPendingAuthorization {
+                request,
+                step,
+                user_id,
+                client_ip: ctx.client_ip.as_deref(),
+                per_address_cap: ctx.pending_per_address,
+                now: ctx.now,
+                lifetime: ctx.lifetimes.login,
+            };
+            match save_pending_authorization(ctx.db, new).await {
+                Ok(pending) => pending,
+                Err(PendingError::TooManyFromAddress) => {
+                    tracing::info!(
+                        client_id = %request.client_id,
+                        "too many sign-ins in progress from one address; request refused"
+                    );
+                    return Ok(FlowOutcome::Redirect(error_response(
+                        ctx.issuer,
+                        request,
+                        "temporarily_unavailable",
+                        "too many sign-ins are in progress from this address; try again later",
+                    )));
+                }
+                Err(PendingError::Database(error)) => return Err(error),
+            }
+        }
+    };
+    Ok(outcome(pending))
 }
 
 /// The flow speaks `DbErr`; a second-factor lookup only fails in the database.
@@ -181,13 +251,23 @@ fn database_error(error: MfaError) -> sea_orm::DbErr {
     }
 }
 
-/// The person's answer on the consent page.
+/// The person's answer on the consent page. It completes the consent step only: the
+/// request must wait for exactly this person's consent, and an approval is recorded on the
+/// request, which then goes through the whole decision again ([`continue_authorization`]),
+/// so no check is skipped on the way to the code.
 pub async fn decide_consent(
     ctx: &FlowContext<'_>,
-    pending: PendingAuthorization,
+    client: &Client,
+    mut pending: PendingAuthorization,
     session: &BrowserSession,
     approved: bool,
 ) -> Result<FlowOutcome, sea_orm::DbErr> {
+    if !pending.waits_for(FlowStep::Consent, &session.user_id) {
+        // Not this page's step (or not this person's request): the decision says where
+        // the request stands.
+        let request = pending.request.clone();
+        return continue_authorization(ctx, client, request, Some(pending), Some(session)).await;
+    }
     let request = pending.request.clone();
     if !approved {
         ctx.audit.record(
@@ -206,6 +286,9 @@ pub async fn decide_consent(
         )
         .await;
     }
+    if !record_consent_approval(ctx.db, &mut pending, &session.user_id).await? {
+        return Ok(FlowOutcome::Finished);
+    }
     record_consent(ctx.db, &session.user_id, &request.client_id, &request.scope, ctx.now).await?;
     ctx.audit.record(
         AuditEvent::ConsentGranted {
@@ -215,7 +298,7 @@ pub async fn decide_consent(
         },
         ctx.now,
     );
-    issue_code(ctx, &request, Some(pending), session).await
+    continue_authorization(ctx, client, request, Some(pending), Some(session)).await
 }
 
 async fn issue_code(
@@ -224,10 +307,13 @@ async fn issue_code(
     pending: Option<PendingAuthorization>,
     session: &BrowserSession,
 ) -> Result<FlowOutcome, sea_orm::DbErr> {
-    let code = issue_authorization_code(ctx.db, request, session, ctx.now, ctx.lifetimes.authorization_code).await?;
+    // The request is taken first: of two concurrent completions only one gets a code.
     if let Some(pending) = pending {
-        delete_pending_authorization(ctx.db, &pending.id).await?;
+        if !delete_pending_authorization(ctx.db, &pending.id).await? {
+            return Ok(FlowOutcome::Finished);
+        }
     }
+    let code = issue_authorization_code(ctx.db, request, session, ctx.now, ctx.lifetimes.authorization_code).await?;
     Ok(FlowOutcome::Redirect(authorization_response(
         ctx.issuer,
         request,
@@ -243,7 +329,9 @@ async fn finish_with_error(
     description: &str,
 ) -> Result<FlowOutcome, sea_orm::DbErr> {
     if let Some(pending) = pending {
-        delete_pending_authorization(ctx.db, &pending.id).await?;
+        if !delete_pending_authorization(ctx.db, &pending.id).await? {
+            return Ok(FlowOutcome::Finished);
+        }
     }
     Ok(FlowOutcome::Redirect(error_response(
         ctx.issuer,

@@ -2,18 +2,15 @@
 //! connected while the person's consent for it is remembered or it holds a live grant for
 //! them (a code redemption, or a refresh token family). Disconnecting forgets the consent
 //! and revokes every grant, so its access and refresh tokens stop at once; the next
-//! authorization asks for consent again. An administrator can also revoke everything a
-//! person holds: sessions, grants and personal access tokens.
+//! authorization asks for consent again.
 
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use super::browser_session::end_sessions_of_user;
 use super::scopes::ScopeSet;
-use crate::audit::{AuditEvent, AuditLog};
-use crate::storage::entities::{consents, grants, personal_access_tokens, refresh_tokens};
+use crate::storage::entities::{consents, grants, refresh_tokens};
 
 /// One connected application, as the account page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,82 +139,5 @@ where
     Ok(Disconnected {
         consent_forgotten: forgotten.rows_affected > 0,
         grants_revoked: revoked.rows_affected,
-    })
-}
-
-/// What revoking everything of a person switched off.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RevokedEverything {
-    /// The `sid`s of the browser sessions ended.
-    pub sessions: Vec<String>,
-    /// Grants revoked: their access tokens and refresh token families stop.
-    pub grants: u64,
-    pub personal_access_tokens: u64,
-}
-
-/// [`revoke_everything_of_user`] on an administrator's order (`by`), logged and audited as
-/// `user.everything_revoked` with the counts.
-pub async fn revoke_everything_by_administrator<C>(
-    db: &C,
-    audit: &AuditLog,
-    user_id: &str,
-    by: &str,
-    now: i64,
-) -> Result<RevokedEverything, sea_orm::DbErr>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let revoked = revoke_everything_of_user(db, user_id, now).await?;
-    let sessions = revoked.sessions.len() as u64;
-    tracing::info!(
-        sub = %user_id,
-        by = %by,
-        sessions,
-        grants = revoked.grants,
-        personal_access_tokens = revoked.personal_access_tokens,
-        "an administrator revoked everything of a person"
-    );
-    audit.record(
-        AuditEvent::EverythingRevoked {
-            sub: user_id.to_string(),
-            by: by.to_string(),
-            sessions,
-            grants: revoked.grants,
-            personal_access_tokens: revoked.personal_access_tokens,
-        },
-        now,
-    );
-    Ok(revoked)
-}
-
-/// Ends every live browser session of the person, revokes every grant issued to them
-/// (access and refresh tokens) and every live personal access token, in one transaction.
-/// Consents stay: signing in again does not ask for them anew.
-pub async fn revoke_everything_of_user<C>(db: &C, user_id: &str, now: i64) -> Result<RevokedEverything, sea_orm::DbErr>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let txn = db.begin().await?;
-    let sessions = end_sessions_of_user(&txn, user_id, None, now).await?;
-    let grants = grants::Entity::update_many()
-        .col_expr(grants::Column::RevokedAt, Expr::value(Some(now)))
-        .filter(grants::Column::UserId.eq(user_id))
-        .filter(grants::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    let personal_access_tokens = personal_access_tokens::Entity::update_many()
-        .col_expr(personal_access_tokens::Column::RevokedAt, Expr::value(Some(now)))
-        .filter(personal_access_tokens::Column::UserId.eq(user_id))
-        .filter(personal_access_tokens::Column::RevokedAt.is_null())
-        .filter(personal_access_tokens::Column::ExpiresAt.gt(now))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    txn.commit().await?;
-    Ok(RevokedEverything {
-        sessions,
-        grants,
-        personal_access_tokens,
     })
 }

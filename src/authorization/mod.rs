@@ -13,6 +13,8 @@ pub mod pending_authorization;
 pub mod people;
 pub mod refresh_grant;
 pub mod released_claims;
+pub mod revoke_everything;
 pub mod scopes;
 pub mod second_factor;
+pub mod sign_in;
 pub mod token_exchange;

@@ -3,15 +3,14 @@
 //! Connect, a new ID token (OIDC Core 12.2). A token presented again after its exchange is
 //! reuse: the whole family is revoked (RFC 9700 section 4.14.2).
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::TransactionTrait;
 
 use super::client_registry::Client;
-use super::people::PersonClaims;
+use super::people::{ask_directory_now, PersonCheckError, PersonChecks};
 use super::scopes::ScopeSet;
 use super::token_exchange::{mint_person_tokens, IssuedTokens, PersonTokens, SignIn, TokenContext};
 use crate::audit::AuditEvent;
-use crate::directory::{Directory, DirectoryError};
-use crate::storage::entities::users;
+use crate::directory::DirectoryError;
 use crate::tokens::grants::{find_grant, revoke_grant};
 use crate::tokens::refresh_token::{
     find_refresh_token, issue_refresh_token, mark_refresh_token_used, refresh_token_expiry, NewRefreshToken,
@@ -55,7 +54,7 @@ pub enum RefreshError {
 
 pub async fn exchange_refresh_token(
     ctx: &TokenContext<'_>,
-    directory: &dyn Directory,
+    checks: &PersonChecks<'_>,
     request: RefreshRequest<'_>,
 ) -> Result<IssuedTokens, RefreshError> {
     let client = request.client;
@@ -83,14 +82,13 @@ pub async fn exchange_refresh_token(
         Some(requested) => narrowed_scope(&family_scope, requested)?,
     };
     // Asked every time, whatever `recheck_interval` says: a refresh is the application
-    // acting for the person without them, so it must stop the moment they are gone.
-    let person = match current_person(ctx, directory, &record.user_id).await {
-        Ok(person) => person,
-        Err(RefreshError::PersonRefused) => {
-            revoke_grant(ctx.db, &record.grant_id, ctx.now).await?;
-            return Err(RefreshError::PersonRefused);
-        }
-        Err(other) => return Err(other),
+    // acting for the person without them, so it must stop the moment they are gone (and
+    // then everything of theirs ends, this family included).
+    let person = match ask_directory_now(checks, &record.user_id).await {
+        Ok(person) => person.claims,
+        Err(PersonCheckError::Refused) => return Err(RefreshError::PersonRefused),
+        Err(PersonCheckError::DirectoryUnavailable(error)) => return Err(RefreshError::DirectoryUnavailable(error)),
+        Err(PersonCheckError::Database(error)) => return Err(error.into()),
     };
 
     let txn = ctx.db.begin().await?;
@@ -165,41 +163,6 @@ fn narrowed_scope(family: &ScopeSet, requested: &str) -> Result<ScopeSet, Refres
         return Err(RefreshError::InvalidScope);
     }
     Ok(ScopeSet::parse(requested))
-}
-
-/// Asks the directory about the person now and stores what it says. Gone, disabled or
-/// expired is `PersonRefused`; a locked account is not (anyone can lock an account by
-/// guessing passwords). A directory that cannot answer is `DirectoryUnavailable`.
-async fn current_person(
-    ctx: &TokenContext<'_>,
-    directory: &dyn Directory,
-    user_id: &str,
-) -> Result<PersonClaims, RefreshError> {
-    let user = match directory.find_user_by_id(user_id).await {
-        Ok(Some(user)) => user,
-        Ok(None) | Err(DirectoryError::AccountDisabled(_) | DirectoryError::AccountExpired(_)) => {
-            return Err(RefreshError::PersonRefused)
-        }
-        Err(DirectoryError::AccountLocked(_)) => {
-            return stored_claims(ctx.db, user_id).await?.ok_or(RefreshError::PersonRefused);
-        }
-        Err(error) => return Err(RefreshError::DirectoryUnavailable(error)),
-    };
-    let claims = PersonClaims::from(&user);
-    let json = serde_json::to_string(&claims).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
-    users::Entity::update_many()
-        .col_expr(users::Column::Claims, json.into())
-        .col_expr(users::Column::CheckedAt, ctx.now.into())
-        .filter(users::Column::Id.eq(user_id))
-        .exec(ctx.db)
-        .await?;
-    Ok(claims)
-}
-
-async fn stored_claims(db: &impl ConnectionTrait, user_id: &str) -> Result<Option<PersonClaims>, sea_orm::DbErr> {
-    Ok(super::people::find_person(db, user_id)
-        .await?
-        .map(|person| person.claims))
 }
 
 #[cfg(test)]

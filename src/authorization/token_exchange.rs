@@ -7,7 +7,7 @@ use super::authorization_code::{
     check_authorization_code, grant_of_code, mark_code_redeemed, CodeError, CodeErrorOrDb, CodeRecord,
 };
 use super::client_registry::Client;
-use super::people::{find_person, PersonClaims};
+use super::people::{find_admitted_person, PersonClaims};
 use super::scopes::ScopeSet;
 use super::second_factor::acr_for_amr;
 use crate::audit::{AuditEvent, AuditLog};
@@ -46,7 +46,7 @@ pub struct IssuedTokens {
 pub enum ExchangeError {
     #[error(transparent)]
     Code(#[from] CodeError),
-    #[error("the person this code was issued for is no longer known")]
+    #[error("the person this code was issued for is no longer known or admitted")]
     UnknownPerson,
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
@@ -110,7 +110,8 @@ pub async fn exchange_authorization_code(
         Err(other) => return Err(other.into()),
     };
 
-    let person = find_person(ctx.db, &record.user_id)
+    // A person the directory refused since the code was issued gets nothing.
+    let person = find_admitted_person(ctx.db, &record.user_id)
         .await?
         .ok_or(ExchangeError::UnknownPerson)?;
     let scope = ScopeSet::parse(&record.scope);

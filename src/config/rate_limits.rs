@@ -50,6 +50,11 @@ pub struct RateLimitsConfig {
     pub login_failures_window_seconds: i64,
     /// The most counters kept in memory per instance; the oldest give way beyond it.
     pub max_tracked_keys: usize,
+    /// Sign-ins in progress (authorization requests waiting for a person to sign in, prove
+    /// a second factor or consent) per client address, across instances; past it new
+    /// requests from that address are answered `temporarily_unavailable` until some finish
+    /// or expire (`lifetimes.login`). 0 switches the cap off.
+    pub pending_authorizations_per_ip: u32,
 }
 
 impl Default for RateLimitsConfig {
@@ -69,6 +74,7 @@ impl Default for RateLimitsConfig {
             login_failures_per_username: 10,
             login_failures_window_seconds: 900,
             max_tracked_keys: 100_000,
+            pending_authorizations_per_ip: 1_000,
         }
     }
 }
@@ -103,6 +109,11 @@ impl RateLimitsConfig {
                     "`rate_limits.{name}` must be at most {MAX_LIMIT} (0 switches the rule off)"
                 ));
             }
+        }
+        if self.pending_authorizations_per_ip > MAX_LIMIT {
+            problems.push(format!(
+                "`rate_limits.pending_authorizations_per_ip` must be at most {MAX_LIMIT} (0 switches the cap off)"
+            ));
         }
         if !(1_000..=10_000_000).contains(&self.max_tracked_keys) {
             problems.push("`rate_limits.max_tracked_keys` must be between 1000 and 10000000".into());

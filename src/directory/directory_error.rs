@@ -65,6 +65,10 @@ pub enum DirectoryError {
     /// The password was right but must be changed before use (reset by an administrator).
     #[error("the password must be changed: {0}")]
     PasswordMustChange(String),
+    /// The caller's limit on attempts refused this one before the password was checked
+    /// (too many failed sign-ins for this entry or name): wait `retry_after` seconds.
+    #[error("too many failed sign-ins; try again in {retry_after} seconds")]
+    AttemptRefused { retry_after: i64 },
 }
 
 impl DirectoryError {

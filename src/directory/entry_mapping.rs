@@ -78,6 +78,13 @@ pub(crate) fn map_user(
     })
 }
 
+/// What a sign-in attempt on `entry` is counted against: its stable id (its DN when it has
+/// none), and its username as the directory spells it.
+pub(crate) fn attempt_identity(entry: &SearchEntry, config: &LdapConfig) -> (String, Option<String>) {
+    let id = stable_id(entry, &config.attributes.id).unwrap_or_else(|| entry.dn.to_lowercase());
+    (id, first_text(entry, &config.attributes.username))
+}
+
 /// The groups listed in a memberOf-style attribute, each named by its DN's first RDN value.
 pub(crate) fn member_of_groups(entry: &SearchEntry, attribute: &str) -> Vec<GroupRef> {
     text_values(entry, attribute)

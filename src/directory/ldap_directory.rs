@@ -11,11 +11,13 @@ use super::account_state::{
 use super::connection::{LdapServer, OperationFailure, SearchRequest, Step};
 use super::directory_error::{describe_result_code, CredentialFailure, DirectoryError};
 use super::directory_user::DirectoryUser;
-use super::entry_mapping::{group_from_entry, map_user, member_of_groups, requested_attributes, stable_id};
+use super::entry_mapping::{
+    attempt_identity, group_from_entry, map_user, member_of_groups, requested_attributes, stable_id,
+};
 use super::nested_groups::{claim_values, with_ancestors, GroupRef, MAX_GROUPS};
 use super::search_filters::{group_search_filter, id_search_filter, parent_groups_filter, user_search_filter};
 use super::server_set::ServerSet;
-use super::Directory;
+use super::{AttemptGate, AttemptSubject, Directory};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{GroupSource, LdapConfig};
 
@@ -33,6 +35,15 @@ const PARENT_SEARCH_BATCH: usize = 50;
 /// LDAP sizeLimitExceeded: the entries that were sent are still valid.
 const SIZE_LIMIT_EXCEEDED: u32 = 4;
 const NO_SUCH_OBJECT: u32 = 32;
+
+/// Reserves the attempt with the caller's gate, or ends the sign-in.
+async fn reserve(gate: &dyn AttemptGate, subject: AttemptSubject<'_>) -> Result<(), DirectoryError> {
+    gate.reserve(subject)
+        .await
+        .map_err(|refused| DirectoryError::AttemptRefused {
+            retry_after: refused.retry_after,
+        })
+}
 
 /// The directory at `ldap.url` (and `ldap.urls`, for failover). Creating it does not
 /// connect; the first request does.
@@ -421,7 +432,12 @@ impl LdapDirectory {
 
 #[async_trait::async_trait]
 impl Directory for LdapDirectory {
-    async fn authenticate_user(&self, username: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
+    async fn authenticate_user_gated(
+        &self,
+        username: &str,
+        password: &str,
+        gate: &dyn AttemptGate,
+    ) -> Result<DirectoryUser, DirectoryError> {
         // An empty password would make a successful "unauthenticated bind" (RFC 4513 5.1.2).
         if password.is_empty() {
             return Err(DirectoryError::InvalidCredentials(CredentialFailure::EmptyPassword));
@@ -440,6 +456,7 @@ impl Directory for LdapDirectory {
         let entry = match (entries.pop(), entries.is_empty()) {
             (Some(entry), true) => entry,
             (None, _) => {
+                reserve(gate, AttemptSubject::NoEntry).await?;
                 self.spend_failed_bind(password).await;
                 return Err(DirectoryError::InvalidCredentials(CredentialFailure::UnknownUser));
             }
@@ -448,10 +465,20 @@ impl Directory for LdapDirectory {
                     username = %username,
                     "more than one directory entry matches this sign-in name; refusing it"
                 );
+                reserve(gate, AttemptSubject::NoEntry).await?;
                 self.spend_failed_bind(password).await;
                 return Err(DirectoryError::InvalidCredentials(CredentialFailure::AmbiguousUser));
             }
         };
+        let (id, entry_username) = attempt_identity(&entry, &self.config);
+        reserve(
+            gate,
+            AttemptSubject::Entry {
+                id: &id,
+                username: entry_username.as_deref(),
+            },
+        )
+        .await?;
 
         // Read now, judged only once the password is known to be right.
         let state = account_state(&entry, &self.config.account_checks, self.clock.now());

@@ -17,6 +17,7 @@ mod ldap_directory;
 mod nested_groups;
 mod search_filters;
 mod server_set;
+mod sign_in_attempts;
 mod tls;
 
 pub use connection_test::{test_connection, ConnectionReport, ConnectionStep};
@@ -24,6 +25,7 @@ pub use directory_error::{CredentialFailure, DirectoryError};
 pub use directory_handle::DirectoryHandle;
 pub use directory_user::DirectoryUser;
 pub use ldap_directory::LdapDirectory;
+pub use sign_in_attempts::{AdmitEveryAttempt, AttemptGate, AttemptRefused, AttemptSubject};
 
 /// A directory people sign in against.
 #[async_trait::async_trait]
@@ -38,7 +40,23 @@ pub trait Directory: Send + Sync {
     /// is refused with the matching [`DirectoryError`] (see
     /// [`DirectoryError::person_message`]); before that, every refusal is
     /// [`DirectoryError::InvalidCredentials`].
-    async fn authenticate_user(&self, username: &str, password: &str) -> Result<DirectoryUser, DirectoryError>;
+    ///
+    /// Between the search and the password check, `gate` reserves the attempt against the
+    /// entry found (or, when the name found nobody, against the name): a refusal ends the
+    /// sign-in with [`DirectoryError::AttemptRefused`] before the password is sent anywhere.
+    async fn authenticate_user_gated(
+        &self,
+        username: &str,
+        password: &str,
+        gate: &dyn AttemptGate,
+    ) -> Result<DirectoryUser, DirectoryError>;
+
+    /// [`Directory::authenticate_user_gated`] with no limit on attempts: for tools (the CLI's
+    /// `ldap test`) and tests, never for the sign-in page.
+    async fn authenticate_user(&self, username: &str, password: &str) -> Result<DirectoryUser, DirectoryError> {
+        self.authenticate_user_gated(username, password, &AdmitEveryAttempt)
+            .await
+    }
 
     /// Looks a person up by their stable id (the `sub` claim; an objectGUID rendered as a
     /// UUID is searched as its 16 bytes), as the service account, with their current

@@ -63,6 +63,14 @@ impl PageError {
         )
     }
 
+    /// A sign-in that expired, or was finished already (in another tab, say).
+    pub fn expired_sign_in() -> Self {
+        Self::bad_request(
+            "This sign-in has expired",
+            "The sign-in took too long or was already finished. Go back to the application and start again.",
+        )
+    }
+
     pub fn in_demo(mut self, demo: bool) -> Self {
         self.demo = demo;
         self

@@ -61,6 +61,6 @@ async fn authorize(state: &AppState, req: &HttpRequest, raw: RawParameters) -> R
         }
     };
     let session = state.current_session(req).await?;
-    let outcome = continue_authorization(&state.flow_context(), &client, request, None, session.as_ref()).await?;
-    Ok(flow_redirect(state.issuer(), outcome, false))
+    let outcome = continue_authorization(&state.flow_context(req), &client, request, None, session.as_ref()).await?;
+    Ok(flow_redirect(state.issuer(), outcome, false, state.config.demo))
 }

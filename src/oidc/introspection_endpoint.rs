@@ -1,8 +1,11 @@
 //! `POST /introspect` (RFC 7662) for resource servers: confidential clients only. Anything
-//! not valid right now is `{"active":false}`, with no reason given. A refresh token is
-//! described only to the client it was issued to. Personal access tokens are reported by
-//! their own state (revoked, expired); their address allowlist applies where they are used,
-//! not here.
+//! not valid right now is `{"active":false}`, with no reason given. A client learns about
+//! its own tokens only (access tokens issued to it, its refresh tokens), unless it is
+//! registered as a resource server (`introspect_any_token`): then also about access tokens
+//! of other clients and personal access tokens. A refresh token is described only to the
+//! client it was issued to. A personal access token's address allowlist is returned
+//! (`allowed_ips`) for the resource server to apply to the request that carried it. A
+//! token that speaks for a person is active only while the directory still admits them.
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -12,7 +15,7 @@ use super::client_authentication::authenticate_client;
 use super::form_body::read_protocol_form;
 use super::oauth_error::OAuthError;
 use crate::app::state::AppState;
-use crate::authorization::people::find_person;
+use crate::authorization::people::{find_person, recheck_person, PersonStanding};
 use crate::tokens::introspection::{inspect_token, TokenStatus, TokenTypeHint};
 
 #[derive(Debug, Default, Serialize)]
@@ -38,6 +41,9 @@ struct Introspection {
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// A personal access token's address allowlist, for the resource server to apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_ips: Option<Vec<String>>,
 }
 
 pub async fn post_introspect(
@@ -60,8 +66,27 @@ pub async fn post_introspect(
     let hint = params.get("token_type_hint").and_then(TokenTypeHint::parse);
     let now = state.now();
     let status = inspect_token(&state.db, &state.keys, state.issuer(), token, hint, now).await?;
+    // A token that speaks for a person is only as good as the person: their owner is
+    // re-checked in the directory like at every other use, and one the directory refuses
+    // makes it (and everything else of theirs) inactive.
+    let person = match &status {
+        TokenStatus::Access(claims) if claims.gid.is_some() => Some(claims.sub.as_str()),
+        TokenStatus::Refresh(active) => Some(active.record.user_id.as_str()),
+        TokenStatus::Personal(pat) => Some(pat.user_id.as_str()),
+        _ => None,
+    };
+    if let Some(sub) = person {
+        if recheck_person(&state.person_checks(), sub).await? == PersonStanding::Refused {
+            return Ok(introspection_answer(&Introspection::default()));
+        }
+    }
     let answer = match status {
         TokenStatus::Inactive => Introspection::default(),
+        // Another client's token, to a client that is not a resource server: nothing.
+        TokenStatus::Access(claims) if claims.client_id != client.client_id && !client.introspect_any_token => {
+            Introspection::default()
+        }
+        TokenStatus::Personal(_) if !client.introspect_any_token => Introspection::default(),
         TokenStatus::Access(claims) => Introspection {
             active: true,
             // A person's token has a grant; a client_credentials token names the client.
@@ -78,6 +103,7 @@ pub async fn post_introspect(
             aud: Some(claims.aud),
             iss: Some(claims.iss),
             jti: Some(claims.jti),
+            allowed_ips: None,
         },
         TokenStatus::Refresh(active) if active.record.client_id == client.client_id => Introspection {
             active: true,
@@ -103,13 +129,18 @@ pub async fn post_introspect(
             iat: Some(pat.created_at),
             sub: Some(pat.user_id),
             iss: Some(state.issuer().to_string()),
+            allowed_ips: (!pat.allowed_ips.is_unrestricted()).then(|| pat.allowed_ips.to_strings()),
             ..Introspection::default()
         },
     };
-    Ok(HttpResponse::Ok()
+    Ok(introspection_answer(&answer))
+}
+
+fn introspection_answer(answer: &Introspection) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(answer))
+        .json(answer)
 }
 
 /// The person's `preferred_username`, as the directory last reported it.

@@ -113,7 +113,7 @@ async fn refresh_token_grant(
     let ctx = state.token_context();
     let issued = exchange_refresh_token(
         &ctx,
-        state.directory.as_ref(),
+        &state.person_checks(),
         RefreshRequest {
             client,
             refresh_token,

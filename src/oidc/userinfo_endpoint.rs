@@ -131,6 +131,18 @@ pub async fn userinfo(
             "the token was not issued for OpenID Connect",
         ));
     }
+    // The person behind the token is re-checked in the directory like a signed-in person
+    // (a token outlives a session): someone removed, disabled or locked there gets nothing,
+    // and everything of theirs ends.
+    let standing = recheck_person(&state.person_checks(), &sub).await.map_err(|e| {
+        tracing::error!(error = %e, "userinfo lookup failed");
+        BearerError::Internal
+    })?;
+    if standing == PersonStanding::Refused {
+        return Err(BearerError::InvalidToken(
+            "the person this token was issued for is no longer active",
+        ));
+    }
     let person = find_person(&state.db, &sub)
         .await
         .map_err(|e| {
@@ -140,7 +152,7 @@ pub async fn userinfo(
         .ok_or(BearerError::InvalidToken(
             "the person this token was issued for is unknown",
         ))?;
-    let mut body = scoped_claims(&person.claims, &scope, state.config.ldap.email_verified);
+    let mut body = scoped_claims(&person.claims, &scope, state.directory.settings().email_verified);
     body.insert("sub".into(), Value::String(sub));
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
@@ -168,9 +180,7 @@ async fn access_token_subject(state: &AppState, token: &str) -> Result<(String, 
     Ok((claims.sub, ScopeSet::parse(&claims.scope)))
 }
 
-/// The owner and scopes of a live personal access token used from an allowed address. Its
-/// owner is re-checked in the directory like a signed-in person (a token outlives a session
-/// by far): someone removed or disabled there gets nothing.
+/// The owner and scopes of a live personal access token used from an allowed address.
 async fn personal_access_token_subject(
     state: &AppState,
     req: &HttpRequest,
@@ -189,22 +199,5 @@ async fn personal_access_token_subject(
                 "the personal access token is invalid, expired, revoked or not allowed from this address",
             ),
         })?;
-    let standing = recheck_person(
-        &state.db,
-        state.directory.as_ref(),
-        &pat.user_id,
-        now,
-        state.config.ldap.recheck_interval,
-    )
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "userinfo lookup failed");
-        BearerError::Internal
-    })?;
-    if standing == PersonStanding::Refused {
-        return Err(BearerError::InvalidToken(
-            "the person this token was issued for is no longer active",
-        ));
-    }
     Ok((pat.user_id, ScopeSet::parse(&pat.scopes.join(" "))))
 }

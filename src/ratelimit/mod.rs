@@ -1,8 +1,8 @@
 //! Rate limits. Request counters live in memory, one per rule and key (a client address or
 //! a client id), in fixed windows that start with a key's first counted request; they are
 //! per instance, so behind a load balancer each instance enforces the limits on what it
-//! sees. Wrong passwords per username are the exception: they are counted in the database
-//! (`login_failures`), so that limit holds across every instance.
+//! sees. Failed passwords per person are the exception: they are counted in the database
+//! (`login_failures`, see [`SignInAttempts`]), so that limit holds across every instance.
 //!
 //! Time comes from the caller (the app clock), never from the system, and the memory used
 //! stays bounded: expired counters are dropped, and past `max_tracked_keys` the oldest
@@ -12,7 +12,8 @@ mod login_failures;
 mod window_counter;
 
 pub use login_failures::{
-    clear_login_failures, login_refused_for, record_login_failure, username_key, LoginFailurePolicy,
+    clear_login_failures, folded_name, release_attempt, reserve_attempt, AttemptKeys, LoginFailurePolicy,
+    ReservedAttempt, SignInAttempts,
 };
 pub use window_counter::{Admission, Quota};
 
@@ -116,7 +117,8 @@ impl RateLimiter {
         Some(self.counters.record(rule, key, limit, now))
     }
 
-    /// The wrong-password limit per username, when it is on.
+    /// The failed-password limit per person (directory entry, or name matching nobody),
+    /// when it is on.
     pub fn login_failure_policy(&self) -> Option<LoginFailurePolicy> {
         let limit = self.config.login_failures_per_username;
         (self.config.enabled && limit > 0).then_some(LoginFailurePolicy {

@@ -240,7 +240,8 @@ pub async fn refresh_directory(
         return Ok(false);
     }
     let previous = handle.version();
-    handle.replace(Arc::new(LdapDirectory::with_clock(settings, clock)), version);
+    let directory = LdapDirectory::with_clock(settings.clone(), clock);
+    handle.replace(Arc::new(directory), Arc::new(settings), version);
     tracing::info!(
         from_version = previous,
         to_version = version,
@@ -383,7 +384,11 @@ mod tests {
         let audit = AuditLog::start(db.clone());
         let clock: SharedClock = Arc::new(crate::clock::SystemClock);
         let (settings, version) = load_or_seed_ldap_settings(&db, &key, &sample(), 1).await.unwrap();
-        let handle = DirectoryHandle::new(Arc::new(LdapDirectory::new(settings.clone())), version);
+        let handle = DirectoryHandle::new(
+            Arc::new(LdapDirectory::new(settings.clone())),
+            Arc::new(settings.clone()),
+            version,
+        );
         assert!(!refresh_directory(&db, &key, &handle, clock.clone()).await.unwrap());
         let edited = LdapConfig {
             url: "ldap://127.0.0.1:2389".into(),
@@ -394,6 +399,11 @@ mod tests {
             .unwrap();
         assert!(refresh_directory(&db, &key, &handle, clock.clone()).await.unwrap());
         assert_eq!(handle.version(), new_version);
+        assert_eq!(
+            handle.settings().url,
+            "ldap://127.0.0.1:2389",
+            "the live settings move too"
+        );
         assert!(!refresh_directory(&db, &key, &handle, clock).await.unwrap());
     }
 }

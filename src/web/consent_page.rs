@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
 use crate::app::state::AppState;
-use crate::authorization::complete_authorization::decide_consent;
+use crate::authorization::complete_authorization::{continue_authorization, decide_consent};
+use crate::authorization::pending_authorization::FlowStep;
 use crate::authorization::people::find_person;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::{ConsentPage, ScopeDescription};
@@ -41,6 +42,20 @@ pub async fn get_consent(
             pending.id
         )));
     };
+    if !pending.waits_for(FlowStep::Consent, &session.user_id) {
+        // Consent is not what this request waits for (or not from this person): the one
+        // decision says where it stands.
+        let request = pending.request.clone();
+        let outcome = continue_authorization(
+            &state.flow_context(&req),
+            &client,
+            request,
+            Some(pending),
+            Some(&session),
+        )
+        .await?;
+        return Ok(flow_redirect(state.issuer(), outcome, false, demo));
+    }
     let username = find_person(&state.db, &session.user_id)
         .await?
         .map(|p| p.claims.name.unwrap_or(p.claims.username))
@@ -83,7 +98,7 @@ pub async fn post_consent(
         )
         .in_demo(demo));
     }
-    let (pending, _client) = pending_and_client(&state, &form.request)
+    let (pending, client) = pending_and_client(&state, &form.request)
         .await
         .map_err(|e| e.in_demo(demo))?
         .ok_or_else(|| expired_request_page().in_demo(demo))?;
@@ -104,6 +119,6 @@ pub async fn post_consent(
             )
         }
     };
-    let outcome = decide_consent(&state.flow_context(), pending, &session, approved).await?;
-    Ok(flow_redirect(state.issuer(), outcome, true))
+    let outcome = decide_consent(&state.flow_context(&req), &client, pending, &session, approved).await?;
+    Ok(flow_redirect(state.issuer(), outcome, true, demo))
 }

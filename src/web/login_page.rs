@@ -8,21 +8,18 @@ use serde::Deserialize;
 
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
-use crate::authorization::browser_session::{end_session, start_session};
-use crate::authorization::complete_authorization::continue_authorization;
-use crate::authorization::pending_authorization::PendingAuthorization;
+use crate::authorization::pending_authorization::{move_to_step, FlowStep, PendingAuthorization};
 use crate::authorization::people::record_sign_in;
-use crate::authorization::second_factor::{client_demands_second_factor, second_factor_need, SecondFactorNeed};
-use crate::directory::Directory;
+use crate::authorization::second_factor::{SecondFactorNeed, AMR_PASSWORD};
+use crate::authorization::sign_in::{second_factor_owed, SignInPurpose};
+use crate::directory::{Directory, DirectoryError};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::LoginPage;
 use crate::http::rate_limit::too_many_attempts_page;
-use crate::http::redirect::{flow_redirect, redirect_see_other};
-use crate::http::session_cookie::session_cookie;
-use crate::mfa::MfaPolicy;
-use crate::ratelimit::{clear_login_failures, login_refused_for, record_login_failure, username_key};
+use crate::ratelimit::SignInAttempts;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
+use super::sign_in_finish::{finish_sign_in, FinishedSignIn};
 use super::totp_page::{begin_second_factor, mfa_failure};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
@@ -129,6 +126,10 @@ fn login_form(state: &AppState, req: &HttpRequest, view: LoginFormView<'_>, stat
     render_page(&mut builder, &page)
 }
 
+/// The longest sign-in name accepted, in bytes: no directory name is longer, and a longer
+/// one is refused before anything is looked up or logged.
+const MAX_USERNAME_BYTES: usize = 256;
+
 pub async fn post_login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -149,11 +150,11 @@ pub async fn post_login(
     };
     let username = form.username.trim().to_string();
     let next = local_path(&form.next).unwrap_or_default().to_string();
-    let again = |error: &str, status: StatusCode| {
+    let again = |error: &str, status: StatusCode, username: String| {
         let view = LoginFormView {
             pending: pending.as_ref(),
             client: client.as_deref(),
-            username: username.clone(),
+            username,
             error: Some(error),
             next: next.clone(),
         };
@@ -163,114 +164,129 @@ pub async fn post_login(
         return Ok(again(
             "This form had expired. Please enter your password again.",
             StatusCode::BAD_REQUEST,
+            username,
         ));
     }
     if username.is_empty() || form.password.is_empty() {
-        return Ok(again("Enter your username and password.", StatusCode::OK));
+        return Ok(again("Enter your username and password.", StatusCode::OK, username));
     }
-    // Wrong passwords per username are counted in the database, so this holds on every
-    // instance; over the limit even the right password waits for the window to end.
-    let failure_policy = state.rate_limits.login_failure_policy();
-    let failure_key = username_key(&username);
-    if let Some(policy) = failure_policy {
-        if let Some(retry_after) = login_refused_for(&state.db, policy, &failure_key, state.now()).await? {
+    if username.len() > MAX_USERNAME_BYTES || username.chars().any(char::is_control) {
+        // Not shown back, not looked up, not logged: no real name looks like this.
+        return Ok(again(
+            "That username is not valid. Check it and try again.",
+            StatusCode::BAD_REQUEST,
+            String::new(),
+        ));
+    }
+
+    // Failed passwords are counted per person (the directory entry the name finds), in the
+    // database so the limit holds on every instance; the attempt is reserved before the
+    // password is sent to the directory. Over the limit even the right password waits.
+    let now = state.now();
+    let attempts = SignInAttempts::new(
+        &state.db,
+        &state.attempt_keys,
+        state.rate_limits.login_failure_policy(),
+        &username,
+        now,
+    );
+    let outcome = state
+        .directory
+        .authenticate_user_gated(&username, &form.password, &attempts)
+        .await;
+    if let Some(error) = attempts.take_failure() {
+        return Err(PageError::internal(error).in_demo(demo));
+    }
+    let reserved = attempts.reserved();
+    let entry = reserved.as_ref().and_then(|r| r.entry.clone());
+    let user = match outcome {
+        Ok(user) => user,
+        Err(DirectoryError::AttemptRefused { retry_after }) => {
             state.audit.record(
                 AuditEvent::RateLimited {
                     limit: "login_failures_per_username",
-                    key: failure_key.clone(),
+                    key: attempts.attempt_key(),
                 },
-                state.now(),
+                now,
             );
             return Ok(too_many_attempts_page(retry_after, demo));
         }
-    }
-
-    let user = match state.directory.authenticate_user(&username, &form.password).await {
-        Ok(user) => user,
         Err(error) if error.is_invalid_credentials() => {
-            if let Some(policy) = failure_policy {
-                record_login_failure(&state.db, policy, &failure_key, state.now()).await?;
-            }
             state.audit.record(
                 AuditEvent::SignInFailed {
-                    username: username.clone(),
+                    username: entry.as_ref().and_then(|(_, name)| name.clone()),
+                    sub: entry.map(|(id, _)| id),
+                    attempt_key: attempts.attempt_key(),
                     reason: "invalid_credentials",
                 },
-                state.now(),
+                now,
             );
-            return Ok(again(INVALID_CREDENTIALS, StatusCode::OK));
+            return Ok(again(INVALID_CREDENTIALS, StatusCode::OK, username));
         }
         Err(error) if error.person_message().is_some() => {
-            tracing::info!(username = %username, reason = %error, "sign-in refused by account state");
+            // The password was right: not a guess, so it does not count.
+            attempts.not_judged().await?;
+            let sub = entry.as_ref().map(|(id, _)| id.as_str()).unwrap_or("-");
+            tracing::info!(sub, reason = %error, "sign-in refused by account state");
             state.audit.record(
                 AuditEvent::SignInFailed {
-                    username: username.clone(),
+                    username: entry.as_ref().and_then(|(_, name)| name.clone()),
+                    sub: entry.map(|(id, _)| id),
+                    attempt_key: attempts.attempt_key(),
                     reason: "account_state",
                 },
-                state.now(),
+                now,
             );
             let message = error.person_message().unwrap_or(INVALID_CREDENTIALS);
-            return Ok(again(message, StatusCode::OK));
+            return Ok(again(message, StatusCode::OK, username));
         }
         Err(error) => {
+            attempts.not_judged().await?;
             tracing::error!(error = %error, "directory error during sign-in");
-            return Ok(again(DIRECTORY_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE));
+            return Ok(again(DIRECTORY_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE, username));
         }
     };
 
-    if failure_policy.is_some() {
-        clear_login_failures(&state.db, &failure_key).await?;
-    }
-    let now = state.now();
+    attempts.succeeded().await?;
     let person = record_sign_in(&state.db, &user, now).await?;
-    let client_demands = client
-        .as_deref()
-        .is_some_and(|client| client_demands_second_factor(client, pending.as_ref().map(|p| &p.request)))
-        || (next.starts_with("/admin") && is_administrator(&state, &person.claims.groups).await?);
-    let need = second_factor_need(
-        &state.db,
-        &MfaPolicy::from(&state.config.mfa),
-        client_demands,
-        &person.id,
-        &person.claims.groups,
-    )
-    .await
-    .map_err(mfa_failure)?;
+    let purpose = match (&pending, &client) {
+        (Some(pending), Some(client)) => SignInPurpose::Authorization {
+            client,
+            request: &pending.request,
+        },
+        _ => SignInPurpose::Landing {
+            administration: next.starts_with("/admin") && is_administrator(&state, &person.claims.groups).await?,
+        },
+    };
+    let need = second_factor_owed(&state.db, &state.config.mfa, &person, purpose)
+        .await
+        .map_err(mfa_failure)?;
     if need != SecondFactorNeed::None {
         // The password was right; the session starts only after the second factor.
         tracing::info!(sub = %person.id, "password accepted, second factor owed");
-        let request_id = pending.as_ref().map(|p| p.id.as_str());
+        if let Some(mut pending) = pending {
+            move_to_step(&state.db, &mut pending, FlowStep::SecondFactor, Some(&person.id)).await?;
+        }
+        let request_id = (!form.request.is_empty()).then_some(form.request.as_str());
         let next_path = (!next.is_empty()).then_some(next.as_str());
         return begin_second_factor(&state, &person.id, need, request_id, next_path).await;
     }
-    if let Some(previous) = state.current_session(&req).await? {
-        end_session(&state.db, &previous.sid, now).await?;
-    }
-    let lifetime = state.config.lifetimes.session;
-    let origin = super::sessions_page::session_origin(&state, &req);
-    let (cookie_value, session) = start_session(&state.db, &person.id, &["pwd"], now, lifetime, &origin).await?;
-    state.audit.record(
-        AuditEvent::SignInSucceeded {
-            username: username.clone(),
-            sub: person.id.clone(),
+    let landing = if next.is_empty() { "/" } else { next.as_str() };
+    finish_sign_in(
+        &state,
+        &req,
+        FinishedSignIn {
+            user_id: &person.id,
+            username: &person.claims.username,
+            amr: &[AMR_PASSWORD],
+            stepped_up_sid: None,
+            request_id: pending.as_ref().map_or("", |p| p.id.as_str()),
+            landing,
+            recovery_codes: None,
+            extra_cookies: Vec::new(),
         },
-        now,
-    );
-
-    let mut response = match (pending, client) {
-        (Some(pending), Some(client)) => {
-            let request = pending.request.clone();
-            let outcome =
-                continue_authorization(&state.flow_context(), &client, request, Some(pending), Some(&session)).await?;
-            flow_redirect(state.issuer(), outcome, true)
-        }
-        _ if !next.is_empty() => redirect_see_other(&format!("{}{next}", state.issuer())),
-        _ => redirect_see_other(&format!("{}/", state.issuer())),
-    };
-    response
-        .add_cookie(&session_cookie(cookie_value, state.secure_cookies(), lifetime))
-        .map_err(PageError::internal)?;
-    Ok(response)
+    )
+    .await
 }
 
 #[cfg(test)]

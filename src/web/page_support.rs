@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use serde::Deserialize;
 
 use crate::app::state::AppState;
@@ -31,11 +30,7 @@ pub async fn pending_and_client(
 }
 
 pub fn expired_request_page() -> PageError {
-    PageError::new(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "The sign-in took too long or was already finished. Go back to the application and start again.",
-    )
+    PageError::expired_sign_in()
 }
 
 /// A policy letting the page's form end in a redirect to the client's redirect URIs.

@@ -14,19 +14,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
+use super::sign_in_finish::{finish_sign_in, FinishedSignIn};
 use crate::app::state::AppState;
-use crate::audit::AuditEvent;
-use crate::authorization::browser_session::{end_session, start_session};
 use crate::authorization::complete_authorization::continue_authorization;
+use crate::authorization::pending_authorization::FlowStep;
 use crate::authorization::people::find_person;
 use crate::authorization::second_factor::{
     find_challenge, finish_challenge, has_second_factor, start_challenge, NewChallenge, SecondFactorChallenge,
     SecondFactorNeed, AMR_OTP, AMR_PASSWORD, SECOND_FACTOR_WINDOW,
 };
-use crate::http::mfa_pages::{RecoveryCodesPage, TotpEnrolPage, TotpLoginPage};
+use crate::http::mfa_pages::{TotpEnrolPage, TotpLoginPage};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::{flow_redirect, redirect_found, redirect_see_other};
-use crate::http::session_cookie::session_cookie;
 use crate::mfa::{
     begin_enrolment, confirm_enrolment, has_active_totp, render_account_label, use_recovery_code, verify_totp,
     MfaError, MfaLimits, TotpSettings,
@@ -157,13 +156,17 @@ async fn owed_challenge(
             }
         }
     }
-    if request_id.is_empty() || pending_and_client(state, request_id).await?.is_none() {
+    if request_id.is_empty() {
         return Ok(None);
     }
+    let Some((pending, _)) = pending_and_client(state, request_id).await? else {
+        return Ok(None);
+    };
     let Some(session) = state.current_session(req).await? else {
         return Ok(None);
     };
-    if has_second_factor(&session.amr) {
+    // A step-up only for a request that waits for this person's second factor.
+    if has_second_factor(&session.amr) || !pending.waits_for(FlowStep::SecondFactor, &session.user_id) {
         return Ok(None);
     }
     let (value, challenge) = start_challenge(
@@ -343,74 +346,26 @@ async fn complete_second_factor(
     challenge: SecondFactorChallenge,
     recovery_codes: Option<Vec<String>>,
 ) -> Result<HttpResponse, PageError> {
-    let demo = state.config.demo;
     if !finish_challenge(&state.db, &challenge).await? {
-        return Err(expired_request_page().in_demo(demo));
+        return Err(expired_request_page().in_demo(state.config.demo));
     }
-    let now = state.now();
-    if let Some(previous) = state.current_session(req).await? {
-        end_session(&state.db, &previous.sid, now).await?;
-    }
-    if let Some(sid) = &challenge.session_sid {
-        end_session(&state.db, sid, now).await?;
-    }
-    let lifetime = state.config.lifetimes.session;
-    let origin = super::sessions_page::session_origin(state, req);
-    let (cookie_value, session) = start_session(
-        &state.db,
-        &challenge.user_id,
-        &[AMR_PASSWORD, AMR_OTP],
-        now,
-        lifetime,
-        &origin,
-    )
-    .await?;
     let (username, _) = username_of(state, &challenge.user_id).await?;
-    state.audit.record(
-        AuditEvent::SignInSucceeded {
-            username,
-            sub: challenge.user_id.clone(),
+    let landing = challenge.next_path.as_deref().unwrap_or("/");
+    finish_sign_in(
+        state,
+        req,
+        FinishedSignIn {
+            user_id: &challenge.user_id,
+            username: &username,
+            amr: &[AMR_PASSWORD, AMR_OTP],
+            stepped_up_sid: challenge.session_sid.as_deref(),
+            request_id: challenge.request_id.as_deref().unwrap_or_default(),
+            landing,
+            recovery_codes,
+            extra_cookies: vec![clear_challenge_cookie(state.secure_cookies())],
         },
-        now,
-    );
-
-    let request_id = challenge.request_id.clone().unwrap_or_default();
-    let landing = challenge.next_path.clone().unwrap_or_else(|| "/".to_string());
-    let mut response = match recovery_codes {
-        Some(codes) => {
-            let continue_url = if request_id.is_empty() {
-                landing
-            } else {
-                format!("/login/continue?request={request_id}")
-            };
-            let page = RecoveryCodesPage {
-                demo,
-                intro: "Your authenticator app is set up.".into(),
-                codes,
-                continue_url,
-            };
-            render_page(&mut html_response(StatusCode::OK), &page)
-        }
-        None if !request_id.is_empty() => match pending_and_client(state, &request_id).await? {
-            Some((pending, client)) => {
-                let request = pending.request.clone();
-                let outcome =
-                    continue_authorization(&state.flow_context(), &client, request, Some(pending), Some(&session))
-                        .await?;
-                flow_redirect(state.issuer(), outcome, true)
-            }
-            None => return Err(expired_request_page().in_demo(demo)),
-        },
-        None => redirect_see_other(&format!("{}{landing}", state.issuer())),
-    };
-    let secure = state.secure_cookies();
-    response
-        .add_cookie(&session_cookie(cookie_value, secure, lifetime))
-        .map_err(PageError::internal)?;
-    response
-        .add_cookie(&clear_challenge_cookie(secure))
-        .map_err(PageError::internal)?;
-    Ok(response)
+    )
+    .await
 }
 
 /// What the enrolment page shows, made fresh or carried over from the form.
@@ -613,7 +568,13 @@ pub async fn get_login_continue(
         .ok_or_else(|| expired_request_page().in_demo(demo))?;
     let session = state.current_session(&req).await?;
     let request = pending.request.clone();
-    let outcome =
-        continue_authorization(&state.flow_context(), &client, request, Some(pending), session.as_ref()).await?;
-    Ok(flow_redirect(state.issuer(), outcome, false))
+    let outcome = continue_authorization(
+        &state.flow_context(&req),
+        &client,
+        request,
+        Some(pending),
+        session.as_ref(),
+    )
+    .await?;
+    Ok(flow_redirect(state.issuer(), outcome, false, demo))
 }

@@ -11,9 +11,9 @@ use sea_orm::{ActiveValue::Set, Database, EntityTrait};
 
 use crate::support::audit::audit_rows_until;
 use crate::support::browser::{hidden_field, Browser};
-use crate::support::oauth::sign_in;
+use crate::support::oauth::{expect_code, redeem_code, sign_in, AuthorizeRequest};
 use crate::support::second_factor::{sign_in_for_administration, texts};
-use crate::support::spawn_app::{spawn_app_with, TestApp};
+use crate::support::spawn_app::{spawn_app_with, TestApp, FIRST_PARTY_ID, FIRST_PARTY_REDIRECT, FIRST_PARTY_SECRET};
 
 /// The `sub` of every person listed, from the links to their pages.
 fn listed_subs(body: &str) -> Vec<String> {
@@ -249,4 +249,39 @@ async fn an_administrator_resets_a_persons_second_factor() {
         "the administrator is the actor"
     );
     assert!(resets[0].detail.contains(&bob_sub), "{}", resets[0].detail);
+}
+
+#[tokio::test]
+async fn ending_everything_also_ends_codes_not_yet_redeemed() {
+    let app = spawn_app_with(|config| config.admin.groups = vec!["admins".into()]).await;
+    let admin = Browser::new();
+    sign_in_for_administration(&app, &admin, "alice", "alice-password").await;
+
+    // bob signs in to an application; its code is on its way but not redeemed yet.
+    let request = AuthorizeRequest::new(FIRST_PARTY_ID, FIRST_PARTY_REDIRECT);
+    let location = Browser::new()
+        .authorize(&request.url(&app), "bob", "bob-password")
+        .await;
+    let code = expect_code(&location, FIRST_PARTY_REDIRECT);
+
+    let bob_sub = find_one(&app, &admin, "bob").await;
+    let page = admin.form_page(&app.url(&format!("/admin/people/{bob_sub}"))).await;
+    let (status, _, body) = admin
+        .post_form(
+            &app.url(&format!("/admin/people/{bob_sub}/revoke-all")),
+            &[("csrf_token", page.csrf_token.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+
+    let reply = redeem_code(
+        &app,
+        Some((FIRST_PARTY_ID, FIRST_PARTY_SECRET)),
+        &code,
+        FIRST_PARTY_REDIRECT,
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.error(), Some("invalid_grant"));
 }

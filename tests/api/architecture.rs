@@ -87,3 +87,25 @@ fn domain_arrows_point_down() {
     ));
     assert!(found.is_empty(), "{found:#?}");
 }
+
+#[test]
+fn the_directory_settings_have_one_live_home() {
+    // Changed at /admin/ldap while running, they live in the directory handle; the file's
+    // `[ldap]` only seeds them (at start, and for the admin pages when nothing is stored
+    // yet) and serves the one-shot CLI commands.
+    let seeders = ["app/startup.rs", "admin/ldap_settings.rs", "cli.rs"];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let found: Vec<String> = files
+        .iter()
+        .filter(|file| !file.starts_with(root.join("config")) && !file.ends_with("config.rs"))
+        .filter(|file| !seeders.iter().any(|seeder| file.ends_with(seeder)))
+        .filter(|file| std::fs::read_to_string(file).unwrap().contains("config.ldap"))
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(
+        found.is_empty(),
+        "read the live settings (directory.settings()) instead: {found:#?}"
+    );
+}

@@ -58,9 +58,14 @@ async fn sign_ins_consent_replays_and_sign_out_are_audited_without_secrets() {
         ],
         "{rows:?}"
     );
-    assert_eq!(rows[0].1.as_deref(), Some("alice"));
     let sub = rows[1].1.clone().unwrap();
     assert_ne!(sub, "alice", "successful events name the stable sub");
+    assert_eq!(
+        rows[0].1.as_deref(),
+        Some(sub.as_str()),
+        "a failed sign-in of a real person names them by their sub too"
+    );
+    assert!(rows[0].3.contains("\"username\":\"alice\""), "{}", rows[0].3);
     assert_eq!(rows[2].2.as_deref(), Some(CONFIDENTIAL_ID));
     assert_eq!(rows[3].1.as_deref(), Some(sub.as_str()));
     assert_eq!(rows[3].2.as_deref(), Some(CONFIDENTIAL_ID));

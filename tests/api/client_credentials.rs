@@ -64,7 +64,7 @@ async fn a_service_client_gets_an_access_token_for_itself() {
     assert!(claims.get("gid").is_none(), "no grant behind it: {claims}");
 
     // A resource server can check it, and sees no person behind it.
-    let status = introspect(&app, Some((CONFIDENTIAL_ID, CONFIDENTIAL_SECRET)), &token, None).await;
+    let status = introspect(&app, RESOURCE_SERVER, &token, None).await;
     assert_eq!(status.body["active"], true, "{}", status.body);
     assert_eq!(status.body["client_id"], SERVICE_ID);
     assert_eq!(status.body["sub"], SERVICE_ID);
@@ -96,7 +96,7 @@ async fn a_service_client_gets_an_access_token_for_itself() {
         .await
         .expect("POST /revoke");
     assert_eq!(response.status(), StatusCode::OK);
-    let status = introspect(&app, Some((CONFIDENTIAL_ID, CONFIDENTIAL_SECRET)), &token, None).await;
+    let status = introspect(&app, RESOURCE_SERVER, &token, None).await;
     assert_eq!(status.body, serde_json::json!({ "active": false }));
 }
 

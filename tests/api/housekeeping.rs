@@ -257,6 +257,7 @@ async fn purge_deletes_exactly_the_rows_past_each_limit() {
         created_at: Set(0),
         last_login_at: Set(0),
         checked_at: Set(0),
+        refused_at: Set(None),
     })
     .exec(&db)
     .await
@@ -313,6 +314,11 @@ async fn purge_deletes_exactly_the_rows_past_each_limit() {
             request: Set("{}".into()),
             created_at: Set(0),
             expires_at: Set(expires_at),
+            step: Set("login".into()),
+            user_id: Set(None),
+            consent_approved: Set(false),
+            sign_in_sid: Set(None),
+            client_ip: Set(None),
         })
         .exec(&db)
         .await

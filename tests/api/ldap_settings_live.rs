@@ -148,7 +148,8 @@ async fn the_file_seeds_once_and_a_change_reaches_every_instance_without_a_resta
         "the second instance uses the stored settings"
     );
     assert_eq!(
-        two.state.config.ldap, file_ldap,
+        *two.state.directory.settings(),
+        file_ldap,
         "the stored settings, not its own file's"
     );
 

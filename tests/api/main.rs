@@ -1,5 +1,6 @@
 //! The integration suite: the real server, a real slapd, SQLite or PostgreSQL.
 
+mod access_ends_with_directory;
 mod account_sessions;
 mod admin_ldap;
 mod admin_people_pages;
@@ -19,12 +20,14 @@ mod key_rotation;
 mod ldap_settings_live;
 mod login;
 mod migrations;
+mod one_authorization_flow;
 mod personal_access_tokens;
 mod prompt_and_sessions;
 mod rate_limits;
 mod refresh_tokens;
 mod revocation_and_introspection;
 mod session_recheck;
+mod sign_in_attempts;
 mod signing_algorithms;
 mod support;
 mod token_endpoint;

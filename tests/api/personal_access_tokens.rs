@@ -22,7 +22,7 @@ async fn signed_in(app: &TestApp, username: &str) -> Browser {
 }
 
 /// The tokens page, which must not be cached.
-async fn tokens_page(app: &TestApp, browser: &Browser) -> String {
+pub(crate) async fn tokens_page(app: &TestApp, browser: &Browser) -> String {
     let response = browser.http.get(app.url("/account/tokens")).send().await.expect("GET");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
@@ -34,7 +34,7 @@ async fn tokens_page(app: &TestApp, browser: &Browser) -> String {
 
 /// Submits the create form as a browser would (the CSRF token from the page) and returns
 /// the status and the page answered.
-async fn submit_token_form(
+pub(crate) async fn submit_token_form(
     app: &TestApp,
     browser: &Browser,
     name: &str,
@@ -56,7 +56,7 @@ async fn submit_token_form(
 }
 
 /// Creates a token through the page and returns its secret, shown once.
-async fn create_token(
+pub(crate) async fn create_token(
     app: &TestApp,
     browser: &Browser,
     name: &str,
@@ -122,7 +122,7 @@ async fn userinfo_with_forwarded_for(app: &TestApp, token: &str, forwarded_for: 
     JsonReply::read(response).await
 }
 
-async fn admin_api(app: &TestApp, method: reqwest::Method, path: &str, token: &str) -> JsonReply {
+pub(crate) async fn admin_api(app: &TestApp, method: reqwest::Method, path: &str, token: &str) -> JsonReply {
     let response = http_client()
         .request(method, app.url(path))
         .bearer_auth(token)

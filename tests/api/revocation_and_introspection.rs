@@ -226,8 +226,8 @@ async fn introspection_describes_active_access_and_refresh_tokens() {
     let access = field(&tokens, "access_token");
     let claims = decode_jwt_payload(&access);
 
-    // Any confidential client (a resource server) may ask about an access token.
-    for client in [CONFIDENTIAL, POST_CLIENT] {
+    // The client it was issued to, and a resource server, may ask about an access token.
+    for client in [CONFIDENTIAL, RESOURCE_SERVER] {
         let reply = introspect(&app, client, &access, Some("access_token")).await;
         assert_eq!(reply.status, StatusCode::OK);
         let body = &reply.body;
@@ -242,6 +242,13 @@ async fn introspection_describes_active_access_and_refresh_tokens() {
             assert_eq!(body[claim], claims[claim], "{claim}");
         }
     }
+
+    // Another application learns nothing about it.
+    assert_eq!(
+        introspect(&app, POST_CLIENT, &access, Some("access_token")).await.body,
+        inactive(),
+        "a client that is not a resource server introspects only its own tokens"
+    );
 
     let refresh_token = field(&tokens, "refresh_token");
     for hint in [
@@ -380,7 +387,7 @@ async fn introspection_reports_personal_access_tokens_by_their_own_state() {
     .await
     .expect("create a personal access token");
 
-    let body = introspect(&app, CONFIDENTIAL, &secret, None).await.body;
+    let body = introspect(&app, RESOURCE_SERVER, &secret, None).await.body;
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], "openid profile");
@@ -389,6 +396,16 @@ async fn introspection_reports_personal_access_tokens_by_their_own_state() {
     assert_eq!(body["exp"], now + 86_400);
     assert_eq!(body["iat"], now);
     assert!(body.get("client_id").is_none(), "{body}");
+    assert_eq!(
+        body["allowed_ips"],
+        serde_json::json!(["10.0.0.0/8"]),
+        "the allowlist, for the resource server to apply"
+    );
+    assert_eq!(
+        introspect(&app, CONFIDENTIAL, &secret, None).await.body,
+        inactive(),
+        "only resource servers learn about personal access tokens"
+    );
 
     db.execute(Statement::from_sql_and_values(
         db.get_database_backend(),
@@ -400,5 +417,5 @@ async fn introspection_reports_personal_access_tokens_by_their_own_state() {
     ))
     .await
     .expect("revoke the token");
-    assert_eq!(introspect(&app, CONFIDENTIAL, &secret, None).await.body, inactive());
+    assert_eq!(introspect(&app, RESOURCE_SERVER, &secret, None).await.body, inactive());
 }

@@ -16,6 +16,7 @@ fn client(method: TokenEndpointAuthMethod) -> Client {
         allowed_ips: crate::config::IpAllowlist::default(),
         issue_refresh_tokens: false,
         id_token_signed_response_alg: crate::config::SigningAlgorithm::Rs256,
+        introspect_any_token: false,
         source: "cli".into(),
     }
 }

@@ -28,6 +28,8 @@ pub struct Model {
     pub issue_refresh_tokens: bool,
     /// `RS256`, `PS256` or `ES256`.
     pub id_token_signed_response_alg: String,
+    /// May introspect tokens issued to other clients and personal access tokens.
+    pub introspect_any_token: bool,
     /// `config` (seeded from the file) or `cli`.
     pub source: String,
     pub created_at: i64,

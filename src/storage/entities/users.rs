@@ -16,6 +16,9 @@ pub struct Model {
     pub last_login_at: i64,
     /// When the directory last confirmed the person exists and may sign in.
     pub checked_at: i64,
+    /// When the directory refused the person and everything of theirs was revoked;
+    /// cleared by their next sign-in.
+    pub refused_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,10 @@ pub const PUBLIC_REDIRECT: &str = "http://127.0.0.1:9/spa";
 pub const FIRST_PARTY_ID: &str = "first-party-app";
 pub const FIRST_PARTY_SECRET: &str = "first-party-secret-0123456789";
 pub const FIRST_PARTY_REDIRECT: &str = "http://127.0.0.1:9/first";
+/// A resource server: it signs nobody in, and may introspect every token.
+pub const RESOURCE_SERVER_ID: &str = "resource-server";
+pub const RESOURCE_SERVER_SECRET: &str = "resource-server-secret-0123456789";
+pub const RESOURCE_SERVER: Option<(&str, &str)> = Some((RESOURCE_SERVER_ID, RESOURCE_SERVER_SECRET));
 
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`, which is also the issuer.
@@ -29,6 +33,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The database this server uses, for tests that look inside it.
     pub database_url: String,
+    /// The server's state, for tests that change what an administrator would change.
+    pub state: gatehouse::app::state::AppState,
     _data_dir: tempfile::TempDir,
 }
 
@@ -100,6 +106,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
             TokenEndpointAuthMethod::ClientSecretBasic,
             true,
         ),
+        ClientConfig {
+            client_id: RESOURCE_SERVER_ID.into(),
+            name: "Resource server".into(),
+            secret: Some(Secret::new(RESOURCE_SERVER_SECRET)),
+            grant_types: vec![gatehouse::config::GrantType::ClientCredentials],
+            introspect_any_token: true,
+            ..ClientConfig::default()
+        },
     ];
     customize(&mut config);
     let problems = config.validate();
@@ -109,11 +123,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build_on_listener(config, clock.clone(), listener)
         .await
         .expect("build the application");
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         clock,
         database_url,
+        state,
         _data_dir: data_dir,
     }
 }
