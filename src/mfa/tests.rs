@@ -67,9 +67,18 @@ async fn enrolled(f: &Fixture) -> Vec<String> {
         .await
         .unwrap();
     let code = app_code(f, at).await;
-    confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, at)
-        .await
-        .unwrap()
+    confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        at,
+    )
+    .await
+    .unwrap()
 }
 
 async fn verify(f: &Fixture, code: &str, now: i64) -> Result<(), MfaError> {
@@ -109,13 +118,32 @@ async fn enrolment_is_not_active_until_confirmed_with_a_correct_code() {
     assert!(matches!(verify(&f, &code, NOW).await, Err(MfaError::NotEnrolled)));
     let wrong = wrong_code(&f, NOW).await;
     assert!(matches!(
-        confirm_enrolment(&f.db, &f.key, &f.settings, USER, &wrong, &f.audit, NOW).await,
+        confirm_enrolment(
+            &f.db,
+            &f.key,
+            &f.settings,
+            USER,
+            &wrong,
+            &EnrolmentBasis::Password,
+            &f.audit,
+            NOW
+        )
+        .await,
         Err(MfaError::WrongCode)
     ));
     assert!(!has_active_totp(&f.db, USER).await.unwrap());
-    let codes = confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, NOW)
-        .await
-        .unwrap();
+    let codes = confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        NOW,
+    )
+    .await
+    .unwrap();
     assert_eq!(codes.len(), RECOVERY_CODE_COUNT);
     assert!(has_active_totp(&f.db, USER).await.unwrap());
     assert_eq!(enrolled_at(&f.db, USER).await.unwrap(), Some(NOW));
@@ -292,9 +320,18 @@ async fn the_database_holds_neither_the_secret_nor_the_recovery_codes() {
         .await
         .unwrap();
     let code = app_code(&f, NOW).await;
-    let codes = confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, NOW)
-        .await
-        .unwrap();
+    let codes = confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        NOW,
+    )
+    .await
+    .unwrap();
     f.audit.flush().await;
     let raw = totp::decode_base32(&enrolment.secret_base32);
     let row = totp_credentials::Entity::find_by_id(USER.to_string())
@@ -368,9 +405,18 @@ async fn other_algorithms_and_lengths_work_and_are_kept_per_credential() {
     assert!(enrolment.otpauth_url.contains("period=60"));
     let code = app_code(&f, NOW).await;
     assert_eq!(code.len(), 8);
-    confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, NOW)
-        .await
-        .unwrap();
+    confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        NOW,
+    )
+    .await
+    .unwrap();
     // The settings change later; the enrolled authenticator keeps working.
     f.settings = TotpSettings::default();
     verify(&f, &app_code(&f, NOW + 60).await, NOW + 60).await.unwrap();

@@ -26,6 +26,7 @@ mod prompt_and_sessions;
 mod rate_limits;
 mod refresh_tokens;
 mod revocation_and_introspection;
+mod second_factor_setup_links;
 mod session_recheck;
 mod sign_in_attempts;
 mod signing_algorithms;
