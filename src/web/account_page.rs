@@ -73,6 +73,7 @@ async fn account_page(
     } else {
         0
     };
+    let administrator = state.admin_groups().await.map_err(PageError::internal)?.admits(&groups);
     let csrf = state.csrf.issue(req, state.secure_cookies());
     let page = AccountPage {
         demo: state.config.demo,
@@ -82,6 +83,7 @@ async fn account_page(
         totp_enrolled: enrolled,
         remaining_recovery_codes: remaining,
         required: MfaPolicy::from(&state.config.mfa).requires_second_factor(&groups),
+        administrator,
         notice: message.notice.map(str::to_string),
         error: message.error.map(str::to_string),
     };

@@ -256,6 +256,9 @@ async fn a_setup_link_from_another_administrator_lets_an_administrator_set_up_a_
         administers(&app, &bob).await,
         "bob administers with his new second factor"
     );
+    // His account page warns him before he removes it.
+    let (_, _, account) = bob.visit(&app.url("/account")).await;
+    assert_eq!(texts(&account, ".admin-reset-warning").len(), 1, "{account}");
 
     app.state.audit.flush().await;
     let rows = audit_rows_until(&app.database_url, |rows| !events(rows, "totp.enrolled").is_empty()).await;
@@ -392,6 +395,9 @@ async fn the_first_administrator_enrols_with_the_password_audited_apart_and_othe
     assert_eq!(texts(&body, "code.recovery-code").len(), 10, "{body}");
     let carol_sub = recorded_sub(&app, "carol").await;
     assert!(enrolled(&app, &carol_sub).await);
+    let (_, _, account) = carol.visit(&app.url("/account")).await;
+    assert!(account.contains("Remove authenticator app"), "{account}");
+    assert!(texts(&account, ".admin-reset-warning").is_empty(), "{account}");
 
     app.state.audit.flush().await;
     let rows = audit_rows_until(&app.database_url, |rows| !events(rows, "totp.enrolled").is_empty()).await;
