@@ -5,8 +5,8 @@
 //! (`login_failures`), so that limit holds across every instance.
 //!
 //! Time comes from the caller (the app clock), never from the system, and the memory used
-//! stays bounded: expired counters are dropped, and past `max_tracked_keys` the oldest
-//! counter gives way.
+//! stays bounded: expired counters are dropped, and past `max_tracked_keys` the counter
+//! whose window started first gives way, in constant time (see `window_counter`).
 
 mod login_failures;
 mod window_counter;
