@@ -1,6 +1,8 @@
 //! Client authentication at the token, revocation and introspection endpoints (RFC 6749
 //! 2.3.1): `client_secret_basic`, `client_secret_post`, or `none` for public clients (which
 //! then must use PKCE). A client with an address allowlist is refused from anywhere else.
+//! A request that passes is marked as its client's (see `http::rate_limit`): only such
+//! requests count against the client's rate limit.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use crate::app::state::AppState;
 use crate::audit::AuditEvent;
 use crate::authorization::authorize_request::RawParameters;
 use crate::authorization::client_registry::{verify_secret_of_unknown_client, Client};
+use crate::http::rate_limit::mark_authenticated_client;
 
 /// Credentials as presented, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -130,6 +133,8 @@ pub async fn authenticate_client(
             "this client may not be used from this address",
         ));
     }
+    // Proven: from here on the request counts against this client's budget.
+    mark_authenticated_client(req, &client.client_id, client.is_public());
     Ok(client)
 }
 
