@@ -108,10 +108,13 @@ pub enum AuditEvent {
         sub: Option<String>,
         token_type: &'static str,
     },
-    /// A token request from an address outside the client's allowlist.
+    /// A token request from an address outside the client's allowlist. `credentials` is
+    /// `valid` or `invalid` (the caller gets the same answer either way; a valid secret
+    /// from a wrong address may mean the secret leaked).
     ClientAddressRefused {
         client_id: String,
         ip: String,
+        credentials: &'static str,
     },
     PersonalAccessTokenCreated {
         sub: String,
@@ -260,7 +263,9 @@ impl AuditEvent {
                 json!({ "grant_id": grant_id, "action": "the whole refresh token family was revoked" })
             }
             AuditEvent::TokenRevoked { sub, token_type, .. } => json!({ "sub": sub, "token_type": token_type }),
-            AuditEvent::ClientAddressRefused { ip, .. } => json!({ "ip": ip }),
+            AuditEvent::ClientAddressRefused { ip, credentials, .. } => {
+                json!({ "ip": ip, "credentials": credentials })
+            }
             AuditEvent::PersonalAccessTokenCreated {
                 token_id, name, scope, ..
             } => json!({ "token_id": token_id, "name": name, "scope": scope }),

@@ -6,6 +6,7 @@ pub mod authorize_request;
 pub mod browser_session;
 pub mod client_credentials;
 pub mod client_registry;
+pub mod client_secret;
 pub mod complete_authorization;
 pub mod connected_apps;
 pub mod consent;
