@@ -10,6 +10,7 @@ pub mod client_secret;
 pub mod complete_authorization;
 pub mod connected_apps;
 pub mod consent;
+pub mod parameter_limits;
 pub mod pending_authorization;
 pub mod people;
 pub mod refresh_grant;

@@ -38,6 +38,7 @@ use futures_util::StreamExt;
 use super::page_response::PageError;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
+use crate::config::MAX_CLIENT_ID_BYTES;
 use crate::ratelimit::{Admission, Quota, Rule};
 
 pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -46,8 +47,6 @@ pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-r
 
 /// The largest body read to find a `client_id` (the server accepts no larger form).
 const BODY_PEEK_LIMIT: usize = 64 * 1024;
-/// Longest `client_id` that can be registered (see `config::validate_client_id`).
-const MAX_CLIENT_ID_LEN: usize = 128;
 
 /// The endpoints with limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,7 +437,7 @@ fn basic_client_id(value: &str) -> Option<String> {
 /// spent); `None` for an id no client has (its request is going to be refused as
 /// `invalid_client` anyway).
 async fn registered_client(state: &AppState, client_id: &str, ip_key: &str) -> Option<String> {
-    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
+    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_BYTES {
         return None;
     }
     match state.clients.find(&state.db, client_id).await {

@@ -13,7 +13,7 @@ use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::PendingAuthorization;
 use crate::authorization::people::record_sign_in;
 use crate::authorization::second_factor::{client_demands_second_factor, second_factor_need, SecondFactorNeed};
-use crate::directory::Directory;
+use crate::directory::{Directory, MAX_USERNAME_BYTES};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::LoginPage;
 use crate::http::rate_limit::too_many_attempts_page;
@@ -149,11 +149,17 @@ pub async fn post_login(
     };
     let username = form.username.trim().to_string();
     let next = local_path(&form.next).unwrap_or_default().to_string();
+    // No real name is longer; a longer one is not sent back with the form.
+    let shown_username = if username.len() <= MAX_USERNAME_BYTES {
+        username.clone()
+    } else {
+        String::new()
+    };
     let again = |error: &str, status: StatusCode| {
         let view = LoginFormView {
             pending: pending.as_ref(),
             client: client.as_deref(),
-            username: username.clone(),
+            username: shown_username.clone(),
             error: Some(error),
             next: next.clone(),
         };

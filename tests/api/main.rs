@@ -8,6 +8,7 @@ mod audit_trail;
 mod authorization_code_flow;
 mod authorize_errors;
 mod binary_smoke;
+mod bounded_input;
 mod browser_sign_in;
 mod client_addresses;
 mod client_credentials;
