@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::startup::{load_master_key, open_database};
 use crate::authorization::client_registry::{add_client, list_clients, remove_client, NewClient};
+use crate::authorization::client_secret::ClientSecretKey;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
     client_capability_problems, validate_client_id, validate_redirect_uri, Config, GrantType, LdapConfig,
@@ -400,7 +401,8 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 id_token_signed_response_alg: args.id_token_alg,
                 introspect_any_token: args.introspect_any_token,
             };
-            add_client(&db, &client, SystemClock.now_unix()).await?;
+            let key = ClientSecretKey::derive(&load_master_key(&config)?);
+            add_client(&db, &key, &client, SystemClock.now_unix()).await?;
             println!("client_id:     {}", client.client_id);
             println!("auth method:   {}", auth_method.as_str());
             match secret {

@@ -14,6 +14,7 @@ use super::routes::configure_all_routes;
 use super::state::AppState;
 use crate::audit::AuditLog;
 use crate::authorization::client_registry::{seed_clients_from_config, ClientRegistry};
+use crate::authorization::client_secret::ClientSecretKey;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, LdapConfig};
 use crate::crypto::MasterKey;
@@ -98,7 +99,8 @@ impl AppState {
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
         let master_key = load_master_key(&config)?;
         let db = open_database(&config).await?;
-        seed_clients_from_config(&db, &config.clients, clock.now_unix())
+        let client_secret_key = ClientSecretKey::derive(&master_key);
+        seed_clients_from_config(&db, &client_secret_key, &config.clients, clock.now_unix())
             .await
             .context("while registering the clients from the configuration file")?;
         let keys = KeyRing::load_or_create_with(
@@ -121,7 +123,9 @@ impl AppState {
         )
         .await
         .context("while preparing the next signing key")?;
-        let clients = ClientRegistry::load(&db).await.context("while loading the clients")?;
+        let clients = ClientRegistry::load(&db, client_secret_key)
+            .await
+            .context("while loading the clients")?;
         let already_stored = setting_version(&db, LDAP_SETTING)
             .await
             .context("while reading the LDAP settings version")?

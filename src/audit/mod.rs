@@ -112,10 +112,13 @@ pub enum AuditEvent {
         sub: Option<String>,
         token_type: &'static str,
     },
-    /// A token request from an address outside the client's allowlist.
+    /// A token request from an address outside the client's allowlist. `credentials` is
+    /// `valid` or `invalid` (the caller gets the same answer either way; a valid secret
+    /// from a wrong address may mean the secret leaked).
     ClientAddressRefused {
         client_id: String,
         ip: String,
+        credentials: &'static str,
     },
     PersonalAccessTokenCreated {
         sub: String,
@@ -275,7 +278,9 @@ impl AuditEvent {
                 json!({ "grant_id": grant_id, "action": "the whole refresh token family was revoked" })
             }
             AuditEvent::TokenRevoked { sub, token_type, .. } => json!({ "sub": sub, "token_type": token_type }),
-            AuditEvent::ClientAddressRefused { ip, .. } => json!({ "ip": ip }),
+            AuditEvent::ClientAddressRefused { ip, credentials, .. } => {
+                json!({ "ip": ip, "credentials": credentials })
+            }
             AuditEvent::PersonalAccessTokenCreated {
                 token_id, name, scope, ..
             } => json!({ "token_id": token_id, "name": name, "scope": scope }),
@@ -319,6 +324,42 @@ impl AuditEvent {
     }
 }
 
+/// The longest actor or client id stored, in bytes: an actor can be a username as typed
+/// into the sign-in form, which can be anything.
+const MAX_FIELD_BYTES: usize = 256;
+/// The longest text inside `detail`, in bytes, and the most items of a list there.
+const MAX_DETAIL_TEXT_BYTES: usize = 1024;
+const MAX_DETAIL_ITEMS: usize = 100;
+
+/// `text` cut to at most `max` bytes (at a character boundary, ending in `…` when cut).
+fn bounded_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let marker = "…";
+    let mut cut = max.saturating_sub(marker.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{marker}", text.get(..cut).unwrap_or_default())
+}
+
+/// Every text and list in `detail` cut to its bound, so no event stores more than a few
+/// kilobytes whatever a request carried.
+fn bound_detail(detail: &mut Value) {
+    match detail {
+        Value::String(text) if text.len() > MAX_DETAIL_TEXT_BYTES => {
+            *text = bounded_text(text, MAX_DETAIL_TEXT_BYTES);
+        }
+        Value::Array(items) => {
+            items.truncate(MAX_DETAIL_ITEMS);
+            items.iter_mut().for_each(bound_detail);
+        }
+        Value::Object(members) => members.values_mut().for_each(bound_detail),
+        _ => {}
+    }
+}
+
 enum Message {
     Record(audit_events::ActiveModel),
     Flush(oneshot::Sender<()>),
@@ -342,19 +383,22 @@ impl AuditLog {
     }
 
     pub fn record(&self, event: AuditEvent, now: i64) {
-        let detail = event.detail();
+        let mut detail = event.detail();
+        bound_detail(&mut detail);
+        let actor = event.actor().map(|actor| bounded_text(actor, MAX_FIELD_BYTES));
+        let client_id = event.client_id().map(|id| bounded_text(id, MAX_FIELD_BYTES));
         tracing::info!(
             target: "audit",
             kind = event.kind(),
-            actor = event.actor().unwrap_or("-"),
-            client_id = event.client_id().unwrap_or("-"),
+            actor = actor.as_deref().unwrap_or("-"),
+            client_id = client_id.as_deref().unwrap_or("-"),
             detail = %detail,
         );
         let row = audit_events::ActiveModel {
             occurred_at: Set(now),
             kind: Set(event.kind().to_string()),
-            actor: Set(event.actor().map(str::to_string)),
-            client_id: Set(event.client_id().map(str::to_string)),
+            actor: Set(actor),
+            client_id: Set(client_id),
             detail: Set(detail.to_string()),
             ..Default::default()
         };
@@ -404,6 +448,25 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Mess
 mod tests {
     use super::*;
     use sea_orm::QueryOrder;
+
+    #[test]
+    fn texts_and_lists_are_bounded() {
+        assert_eq!(bounded_text("alice", 256), "alice");
+        let cut = bounded_text(&"x".repeat(60_000), 256);
+        assert!(cut.len() <= 256 && cut.ends_with('…'), "{}", cut.len());
+        // Never inside a character.
+        let cut = bounded_text(&"é".repeat(300), 256);
+        assert!(cut.len() <= 256 && cut.starts_with("éé"));
+
+        let mut detail = json!({ "groups": vec!["g".repeat(5000); 500], "scope": "openid" });
+        bound_detail(&mut detail);
+        let groups = detail["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), MAX_DETAIL_ITEMS);
+        assert!(groups
+            .iter()
+            .all(|g| g.as_str().unwrap().len() <= MAX_DETAIL_TEXT_BYTES));
+        assert_eq!(detail["scope"], "openid");
+    }
 
     #[tokio::test]
     async fn events_are_stored_in_order_and_flush_waits_for_them() {

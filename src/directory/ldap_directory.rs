@@ -23,7 +23,10 @@ use crate::config::{GroupSource, LdapConfig};
 
 /// Longer sign-in names are refused without a search (they cannot be real, and the
 /// filter would grow with them).
-const MAX_USERNAME_BYTES: usize = 256;
+pub const MAX_USERNAME_BYTES: usize = 256;
+/// Longer passwords are refused without a bind: far beyond any passphrase, and nobody's
+/// 64 KB form should travel to the directory server.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longer ids are not looked up either.
 const MAX_ID_BYTES: usize = 256;
 /// Two entries are enough to know that a name is ambiguous.
@@ -441,6 +444,9 @@ impl Directory for LdapDirectory {
         // An empty password would make a successful "unauthenticated bind" (RFC 4513 5.1.2).
         if password.is_empty() {
             return Err(DirectoryError::InvalidCredentials(CredentialFailure::EmptyPassword));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(DirectoryError::InvalidCredentials(CredentialFailure::PasswordTooLong));
         }
         // No real sign-in name is blank, absurdly long or holds control characters (some
         // matching rules would ignore a trailing NUL, so "alice\0" is refused here).

@@ -60,11 +60,18 @@ struct StoredSetupToken {
     expires_at: i64,
 }
 
+/// The most administrator groups that can be named.
+pub const MAX_ADMIN_GROUPS: usize = 100;
+
 /// Every problem with a list of administrator groups (empty: the list is fine).
 pub fn admin_group_problems(groups: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
     if groups.is_empty() {
         problems.push("name at least one administrator group".to_string());
+    }
+    if groups.len() > MAX_ADMIN_GROUPS {
+        problems.push(format!("name at most {MAX_ADMIN_GROUPS} administrator groups"));
+        return problems;
     }
     let mut seen: Vec<String> = Vec::new();
     for group in groups {
@@ -341,6 +348,11 @@ mod tests {
         );
         assert!(admin_group_problems(&names(&["admins"])).is_empty());
         assert_eq!(admin_group_problems(&[]).len(), 1);
+        let many: Vec<String> = (0..=MAX_ADMIN_GROUPS).map(|i| format!("group-{i}")).collect();
+        assert_eq!(
+            admin_group_problems(&many),
+            vec!["name at most 100 administrator groups".to_string()]
+        );
         assert_eq!(admin_group_problems(&names(&["admins", "Admins", " x", ""])).len(), 3);
         let groups = AdminGroups {
             groups: names(&["Admins"]),

@@ -242,3 +242,73 @@ async fn ldap_test_prints_claims_or_the_exact_failure() {
     assert!(stderr.contains("sign-in failed"), "{stderr}");
     assert!(!stderr.contains("wrong\n"));
 }
+
+/// `clients add` stores the new secret as the server checks it: a keyed hash under the
+/// master key, not its plain SHA-256, and the server accepts the secret.
+#[tokio::test]
+async fn clients_add_stores_a_keyed_verifier_that_the_server_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let (ok, stdout, stderr) = run(
+        &config,
+        &[
+            "clients",
+            "add",
+            "--id",
+            "wiki",
+            "--redirect-uri",
+            "https://wiki.example/cb",
+        ],
+        None,
+    );
+    assert!(ok, "{stderr}");
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret:"))
+        .expect("secret printed once")
+        .trim()
+        .to_string();
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    let database_url = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("url = \"")
+                .filter(|rest| rest.contains("sqlite") || rest.contains("postgres"))
+        })
+        .expect("the database URL")
+        .trim_end_matches('"')
+        .to_string();
+    let db = sea_orm::Database::connect(&database_url).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT secret_hash FROM clients WHERE client_id = 'wiki'",
+        ))
+        .await
+        .unwrap()
+        .expect("the client is stored");
+    let stored: String = row.try_get("", "secret_hash").unwrap();
+    assert_ne!(stored, gatehouse::crypto::sha256_hex(secret.as_bytes()));
+    assert!(!stored.contains(&secret));
+
+    // A server on the same database and master key accepts the secret.
+    let master_key = std::fs::read_to_string(dir.path().join("data/master.key")).unwrap();
+    let app = crate::support::spawn_app::spawn_app_with(|config| {
+        config.master_key = Some(gatehouse::config::Secret::new(master_key.trim()));
+        config.database.url = Some(gatehouse::config::Secret::new(database_url.clone()));
+    })
+    .await;
+    let reply = crate::support::oauth::token_request(
+        &app,
+        Some(("wiki", &secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "never-issued"),
+            ("redirect_uri", "https://wiki.example/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.error(), Some("invalid_grant"), "authenticated: {:?}", reply.body);
+}
