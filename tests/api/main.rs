@@ -11,6 +11,7 @@ mod binary_smoke;
 mod browser_sign_in;
 mod client_addresses;
 mod client_credentials;
+mod csrf_sessions;
 mod directory;
 mod directory_connections;
 mod directory_mapping;
