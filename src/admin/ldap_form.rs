@@ -320,6 +320,7 @@ pub fn report_json(report: &ConnectionReport, sample_username: &str) -> Value {
             "family_name": user.family_name,
             "email": user.email,
             "groups": user.groups,
+            "group_dns": user.group_dns,
             "extra": user.extra,
         })
     });

@@ -19,6 +19,11 @@ pub struct PersonClaims {
     pub email: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The DNs of the same groups (see `DirectoryUser::group_dns`): never released as a
+    /// claim, only matched against administrator groups named by DN. Empty for a record
+    /// written before they were kept, until the next sign-in or directory re-check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_dns: Vec<String>,
     /// The `[ldap.extra_claims]`: claim name -> values (see `DirectoryUser::extra`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, Vec<String>>,
@@ -40,6 +45,7 @@ impl From<&DirectoryUser> for PersonClaims {
             family_name: user.family_name.clone(),
             email: user.email.clone(),
             groups: user.groups.clone(),
+            group_dns: user.group_dns.clone(),
             extra: user.extra.clone(),
         }
     }

@@ -24,6 +24,7 @@ pub use directory_error::{CredentialFailure, DirectoryError};
 pub use directory_handle::DirectoryHandle;
 pub use directory_user::DirectoryUser;
 pub use ldap_directory::LdapDirectory;
+pub use nested_groups::{dn_key, is_distinguished_name};
 
 /// A directory people sign in against.
 #[async_trait::async_trait]

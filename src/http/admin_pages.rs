@@ -261,7 +261,10 @@ mod tests {
         let html = page.render().expect("renders");
         assert_eq!(count(&html, r#"input[type=hidden][name=token][value=setup-token]"#), 1);
         assert_eq!(count(&html, r#"input[type=hidden][name=csrf_token][value=csrf-2]"#), 1);
-        assert_eq!(count(&html, r#"input[name=admin_groups][value=admins]"#), 1);
+        let groups = Selector::parse("textarea[name=admin_groups]").expect("valid selector");
+        let document = Html::parse_document(&html);
+        let typed: Vec<String> = document.select(&groups).map(|area| area.text().collect()).collect();
+        assert_eq!(typed, ["admins"]);
         assert_eq!(count(&html, r#"input[name=change_ldap][checked]"#), 0);
         assert_eq!(count(&html, ".demo-banner"), 1);
         assert_eq!(count(&html, "#bind_password_needed"), 0);

@@ -11,7 +11,7 @@ use crate::audit::AuditEvent;
 use crate::authorization::browser_session::{end_session, start_session};
 use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::PendingAuthorization;
-use crate::authorization::people::record_sign_in;
+use crate::authorization::people::{record_sign_in, PersonClaims};
 use crate::authorization::second_factor::{client_demands_second_factor, second_factor_need, SecondFactorNeed};
 use crate::directory::Directory;
 use crate::http::page_response::{html_response, render_page, PageError};
@@ -54,9 +54,9 @@ struct LoginFormView<'a> {
 
 /// Administration always needs the second factor: an administrator signing in for the
 /// admin pages goes through it (or enrols) whatever the policy.
-async fn is_administrator(state: &AppState, groups: &[String]) -> Result<bool, PageError> {
+async fn is_administrator(state: &AppState, claims: &PersonClaims) -> Result<bool, PageError> {
     let admin = state.admin_groups().await.map_err(PageError::internal)?;
-    Ok(admin.admits(groups))
+    Ok(admin.admits(&claims.groups, &claims.group_dns))
 }
 
 /// `next` when it is a path on this server (`/admin`), never another site (`//evil`,
@@ -226,7 +226,7 @@ pub async fn post_login(
     let client_demands = client
         .as_deref()
         .is_some_and(|client| client_demands_second_factor(client, pending.as_ref().map(|p| &p.request)))
-        || (next.starts_with("/admin") && is_administrator(&state, &person.claims.groups).await?);
+        || (next.starts_with("/admin") && is_administrator(&state, &person.claims).await?);
     let need = second_factor_need(
         &state.db,
         &MfaPolicy::from(&state.config.mfa),

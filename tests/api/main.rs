@@ -1,6 +1,7 @@
 //! The integration suite: the real server, a real slapd, SQLite or PostgreSQL.
 
 mod account_sessions;
+mod admin_group_dns;
 mod admin_ldap;
 mod admin_people_pages;
 mod architecture;
