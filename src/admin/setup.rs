@@ -1,7 +1,8 @@
 //! `/setup`: the first-run page. While no administrator group is stored, `serve` prints a
-//! one-time link `{issuer}/setup?token=...`; whoever holds it names the directory groups
-//! whose members administer Gatehouse, tests the directory with a sample person, and may
-//! change the LDAP settings. Finishing spends the token: afterwards `/setup` answers 410.
+//! one-time link `{issuer}/setup?token=...` on its terminal (standard error, never in a
+//! log line); whoever holds it names the directory groups whose members administer
+//! Gatehouse, tests the directory with a sample person, and may change the LDAP settings.
+//! Finishing spends the token: afterwards `/setup` answers 410.
 
 use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
@@ -64,7 +65,7 @@ async fn require_setup_token(state: &AppState, token: &str) -> Result<(), PageEr
         SetupTokenStatus::Invalid => Err(PageError::new(
             StatusCode::FORBIDDEN,
             "This setup link is not valid",
-            "The link is wrong or has expired. Restart Gatehouse to get a new one in its log.",
+            "The link is wrong or has expired. Restart Gatehouse to get a new one on its terminal.",
         )
         .in_demo(demo)),
         SetupTokenStatus::NonePending => {
@@ -75,7 +76,7 @@ async fn require_setup_token(state: &AppState, token: &str) -> Result<(), PageEr
                 Err(PageError::new(
                     StatusCode::NOT_FOUND,
                     "No setup is waiting",
-                    "Gatehouse prints a setup link in its log when it starts without an administrator group.",
+                    "Gatehouse prints a setup link on its terminal when it starts without an administrator group.",
                 )
                 .in_demo(demo))
             } else {
