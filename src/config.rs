@@ -102,9 +102,12 @@ impl Default for Config {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AdminConfig {
-    /// Directory groups (as they appear in the `groups` claim) whose members administer
-    /// Gatehouse. Seeds the stored setting on first start; afterwards administrators change
-    /// it at `/setup` or through the admin API. Empty: `serve` prints a one-time setup link.
+    /// Directory groups whose members administer Gatehouse: each a name as it appears in
+    /// the `groups` claim (`admins`), or a group's full DN
+    /// (`cn=gatehouse-admins,ou=groups,dc=example,dc=org`), which names that one group
+    /// whatever other group shares its name. Seeds the stored setting on first start;
+    /// afterwards the stored setting counts (named at `/setup`). Empty: `serve` prints a
+    /// one-time setup link.
     pub groups: Vec<String>,
 }
 

@@ -172,6 +172,19 @@ pub enum AuditEvent {
         grants: u64,
         personal_access_tokens: u64,
     },
+    /// An administrator ran "Test connection" on LDAP settings (`actor` is their sub, or
+    /// `setup` on the first-run page): which servers, which bind DN, whether the stored
+    /// bind password was used, and the outcome (`passed`, `failed` with the first failed
+    /// step, or refused because the password had to be typed again). Never a password.
+    LdapConnectionTested {
+        actor: String,
+        servers: Vec<String>,
+        bind_dn: String,
+        sample_username: String,
+        stored_password_reused: bool,
+        outcome: &'static str,
+        first_failure: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -205,6 +218,7 @@ impl AuditEvent {
             AuditEvent::ApplicationDisconnected { .. } => "application.disconnected",
             AuditEvent::EverythingRevoked { .. } => "user.everything_revoked",
             AuditEvent::PersonRefusedByDirectory { .. } => "person.refused_by_directory",
+            AuditEvent::LdapConnectionTested { .. } => "ldap.connection_tested",
         }
     }
 
@@ -216,7 +230,9 @@ impl AuditEvent {
             | AuditEvent::ConsentDenied { sub, .. }
             | AuditEvent::AuthorizationCodeReplayed { sub, .. } => Some(sub),
             AuditEvent::SignInFailed { sub, .. } => sub.as_deref(),
-            AuditEvent::LdapSettingsChanged { actor, .. } | AuditEvent::AdminGroupsChanged { actor, .. } => Some(actor),
+            AuditEvent::LdapSettingsChanged { actor, .. }
+            | AuditEvent::AdminGroupsChanged { actor, .. }
+            | AuditEvent::LdapConnectionTested { actor, .. } => Some(actor),
             AuditEvent::TotpEnrolled { sub }
             | AuditEvent::TotpVerified { sub }
             | AuditEvent::TotpFailed { sub, .. }
@@ -313,6 +329,22 @@ impl AuditEvent {
                 "sessions": sessions,
                 "grants": grants,
                 "personal_access_tokens": personal_access_tokens
+            }),
+            AuditEvent::LdapConnectionTested {
+                servers,
+                bind_dn,
+                sample_username,
+                stored_password_reused,
+                outcome,
+                first_failure,
+                ..
+            } => json!({
+                "servers": servers,
+                "bind_dn": bind_dn,
+                "sample_username": sample_username,
+                "stored_password_reused": stored_password_reused,
+                "outcome": outcome,
+                "first_failure": first_failure,
             }),
             AuditEvent::SignedOut { .. }
             | AuditEvent::ConsentDenied { .. }

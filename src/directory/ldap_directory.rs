@@ -14,7 +14,7 @@ use super::directory_user::DirectoryUser;
 use super::entry_mapping::{
     attempt_identity, group_from_entry, map_user, member_of_groups, requested_attributes, stable_id,
 };
-use super::nested_groups::{claim_values, with_ancestors, GroupRef, MAX_GROUPS};
+use super::nested_groups::{claim_values, group_dns, with_ancestors, GroupRef, MAX_GROUPS};
 use super::search_filters::{group_search_filter, id_search_filter, parent_groups_filter, user_search_filter};
 use super::server_set::ServerSet;
 use super::{AttemptGate, AttemptSubject, Directory};
@@ -262,9 +262,9 @@ impl LdapDirectory {
         Ok(parents)
     }
 
-    /// The `groups` claim for `entry`: its groups from the configured source, nested groups
-    /// followed to `groups.nested_depth` levels, as names or DNs.
-    async fn groups_of(&self, entry: &SearchEntry, username: &str) -> Result<Vec<String>, DirectoryError> {
+    /// The groups of `entry`: from the configured source, nested groups followed to
+    /// `groups.nested_depth` levels.
+    async fn groups_of(&self, entry: &SearchEntry, username: &str) -> Result<Vec<GroupRef>, DirectoryError> {
         let groups = &self.config.groups;
         let found = match self.config.group_source() {
             GroupSource::None => return Ok(Vec::new()),
@@ -298,13 +298,16 @@ impl LdapDirectory {
                 .await?
             }
         };
-        Ok(claim_values(&found, groups.value))
+        Ok(found)
     }
 
-    /// The person as the claims need them, groups included.
+    /// The person as the claims need them, groups included: the `groups` claim (names or
+    /// DNs, as configured) and the groups' DNs.
     async fn directory_user(&self, entry: &SearchEntry, typed_username: &str) -> Result<DirectoryUser, DirectoryError> {
         let mut user = map_user(entry, &self.config, typed_username, Vec::new())?;
-        user.groups = self.groups_of(entry, &user.username).await?;
+        let found = self.groups_of(entry, &user.username).await?;
+        user.groups = claim_values(&found, self.config.groups.value);
+        user.group_dns = group_dns(&found);
         Ok(user)
     }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
 use crate::authorization::pending_authorization::{move_to_step, FlowStep, PendingAuthorization};
-use crate::authorization::people::record_sign_in;
+use crate::authorization::people::{record_sign_in, PersonClaims};
 use crate::authorization::second_factor::{SecondFactorNeed, AMR_PASSWORD};
 use crate::authorization::sign_in::{second_factor_owed, SignInPurpose};
 use crate::directory::{Directory, DirectoryError, MAX_USERNAME_BYTES};
@@ -51,9 +51,9 @@ struct LoginFormView<'a> {
 
 /// Administration always needs the second factor: an administrator signing in for the
 /// admin pages goes through it (or enrols) whatever the policy.
-async fn is_administrator(state: &AppState, groups: &[String]) -> Result<bool, PageError> {
+async fn is_administrator(state: &AppState, claims: &PersonClaims) -> Result<bool, PageError> {
     let admin = state.admin_groups().await.map_err(PageError::internal)?;
-    Ok(admin.admits(groups))
+    Ok(admin.admits(&claims.groups, &claims.group_dns))
 }
 
 /// `next` when it is a path on this server (`/admin`), never another site (`//evil`,
@@ -255,7 +255,7 @@ pub async fn post_login(
             request: &pending.request,
         },
         _ => SignInPurpose::Landing {
-            administration: next.starts_with("/admin") && is_administrator(&state, &person.claims.groups).await?,
+            administration: next.starts_with("/admin") && is_administrator(&state, &person.claims).await?,
         },
     };
     let need = second_factor_owed(&state.db, &state.config.mfa, &person, purpose)

@@ -2,6 +2,7 @@
 
 mod access_ends_with_directory;
 mod account_sessions;
+mod admin_group_dns;
 mod admin_ldap;
 mod admin_people_pages;
 mod architecture;
@@ -14,6 +15,7 @@ mod browser_sign_in;
 mod client_addresses;
 mod client_credentials;
 mod client_secrets;
+mod csrf_sessions;
 mod directory;
 mod directory_connections;
 mod directory_mapping;
