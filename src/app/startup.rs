@@ -23,6 +23,7 @@ use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::discovery_document;
+use crate::private_files::ensure_private_directory;
 use crate::ratelimit::RateLimiter;
 use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, LDAP_SETTING};
 use crate::settings::{setting_version, SettingsError};
@@ -47,8 +48,7 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     if let Some(key) = &config.master_key {
         return MasterKey::parse(key.expose()).context("while reading master_key");
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
+    prepare_data_dir(config)?;
     let path = config.data_dir.join("master.key");
     let (key, created) = MasterKey::load_or_create_file(&path).context("while loading the master key")?;
     if created {
@@ -57,11 +57,17 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     Ok(key)
 }
 
+/// The data directory, created (or tightened, with a warning) so that only the account
+/// running Gatehouse may enter it: mode 0700.
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    ensure_private_directory(&config.data_dir)
+        .with_context(|| format!("while preparing the data directory {}", config.data_dir.display()))
+}
+
 /// Opens the database and applies every pending migration.
 pub async fn open_database(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
     if config.database.url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
+        prepare_data_dir(config)?;
     }
     let db = connect_database(&config.database_url(), config.database.max_connections)
         .await

@@ -20,6 +20,7 @@ mod ldap_settings_live;
 mod login;
 mod migrations;
 mod personal_access_tokens;
+mod private_files;
 mod prompt_and_sessions;
 mod rate_limits;
 mod refresh_tokens;
