@@ -17,6 +17,7 @@ pub mod authorization;
 pub mod keys;
 pub mod mfa;
 pub mod ratelimit;
+pub mod readiness;
 pub mod settings;
 pub mod tokens;
 

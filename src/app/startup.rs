@@ -25,6 +25,7 @@ use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::discovery_document;
 use crate::private_files::ensure_private_directory;
 use crate::ratelimit::RateLimiter;
+use crate::readiness::ReadinessCheck;
 use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, LDAP_SETTING};
 use crate::settings::{setting_version, SettingsError};
 use crate::storage::{connect_database, run_pending_migrations};
@@ -143,6 +144,7 @@ impl AppState {
         Ok(AppState {
             trusted_proxies,
             rate_limits,
+            readiness: Arc::new(ReadinessCheck::new()),
             csrf: CsrfKey::derive(&master_key),
             audit,
             config: Arc::new(config),

@@ -22,6 +22,7 @@ use crate::http::csrf::CsrfKey;
 use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
 use crate::ratelimit::RateLimiter;
+use crate::readiness::ReadinessCheck;
 use crate::settings::admin_groups::{load_admin_groups, AdminGroups};
 use crate::settings::SettingsError;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<IpAllowlist>,
     /// The request counters of `[rate_limits]` (per instance, in memory).
     pub rate_limits: Arc<RateLimiter>,
+    /// `/readyz`'s kept answer (per instance, in memory).
+    pub readiness: Arc<ReadinessCheck>,
 }
 
 impl AppState {

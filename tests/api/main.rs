@@ -23,6 +23,7 @@ mod personal_access_tokens;
 mod private_files;
 mod prompt_and_sessions;
 mod rate_limits;
+mod readiness;
 mod refresh_tokens;
 mod revocation_and_introspection;
 mod session_recheck;
