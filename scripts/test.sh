@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy, the unit and integration tests on SQLite,
-# and the integration tests again on PostgreSQL.
+# Runs every check CI runs: formatting, banned dependency versions (cargo-deny), clippy,
+# the unit and integration tests on SQLite, and the integration tests again on PostgreSQL.
 #
 #   bash scripts/test.sh
 #
 # On a fresh Debian 12 machine with Rust it first installs what the tests need (slapd,
 # ldap-utils, PostgreSQL, Chromium and ChromeDriver) with apt, through sudo unless run as
-# root. PostgreSQL: set GATEHOUSE_TEST_POSTGRES_URL to a maintenance URL of a server of
-# your own (the tests create one database per test through it), or leave it unset and a
-# throwaway server is started on 127.0.0.1 and removed at the end.
+# root, and cargo-deny with cargo install when it is missing. PostgreSQL: set
+# GATEHOUSE_TEST_POSTGRES_URL to a maintenance URL of a server of your own (the tests create
+# one database per test through it), or leave it unset and a throwaway server is started on
+# 127.0.0.1 and removed at the end.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -62,10 +63,22 @@ install_system_packages() {
     postgres_bin_dir >/dev/null || die "the PostgreSQL server binaries are still missing"
 }
 
+# cargo-deny checks deny.toml's bans; this version is installed when none is.
+CARGO_DENY_VERSION=0.20.2
+
 check_rust_tools() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup) first"
     cargo fmt --version >/dev/null 2>&1 || die "rustfmt is missing: rustup component add rustfmt"
     cargo clippy --version >/dev/null 2>&1 || die "clippy is missing: rustup component add clippy"
+    if ! cargo deny --version >/dev/null 2>&1; then
+        say "installing cargo-deny $CARGO_DENY_VERSION with cargo install (a few minutes, once)"
+        # Its release profile asks for fat LTO and one codegen unit: minutes more of
+        # compiling for a tool that reads one lock file.
+        CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+            cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION" ||
+            die "cargo install cargo-deny failed"
+    fi
+    say "$(cargo deny --version)"
 }
 
 locked=()
@@ -100,6 +113,8 @@ run_postgres_tests() {
 phase "system packages" install_system_packages
 phase "rust toolchain" check_rust_tools
 phase "cargo fmt --check" cargo fmt --all --check
+# No network needed for bans (no advisory database): deny.toml against Cargo.lock.
+phase "cargo deny check bans" cargo deny "${locked[@]}" check bans
 phase "cargo clippy" cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
 phase "cargo test (SQLite)" run_sqlite_tests
 phase "cargo test --test api (PostgreSQL)" run_postgres_tests

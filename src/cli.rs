@@ -1,7 +1,7 @@
 //! The command line: `serve`, `migrate`, `check-config`, `clients`, `keys`, `ldap test`,
 //! `second-factor`.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::startup::{load_master_key, open_database};
 use crate::audit::AuditLog;
 use crate::authorization::client_registry::{add_client, list_clients, remove_client, NewClient};
+use crate::authorization::client_secret::ClientSecretKey;
 use crate::authorization::second_factor_enrolment::{
     find_person_by_sub_or_username, issue_setup_link, setup_link_url, SetupLinkError,
 };
@@ -273,7 +274,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// With no administrator group yet, prints the one-time setup link (log and stdout).
+/// With no administrator group yet, prints the one-time setup link on the terminal
+/// (standard error, written directly) and logs only that it did.
 async fn print_setup_link(app: &Application, issuer: &str) -> anyhow::Result<()> {
     let state = app.state();
     let token = crate::settings::admin_groups::prepare_first_run(
@@ -285,11 +287,19 @@ async fn print_setup_link(app: &Application, issuer: &str) -> anyhow::Result<()>
     .await
     .context("while checking for administrator groups")?;
     if let Some(token) = token {
-        // The link is the way in on first run, so it goes to the log on purpose; it works
-        // once, expires, and is stored only as a hash.
+        // The link is a secret: whoever holds it names the administrators. It goes to the
+        // operator's terminal only, never through tracing, whose lines end up in log files
+        // and log collectors. Standard error, not standard output, which scripts read.
         let link = format!("{issuer}/setup?token={token}");
-        tracing::warn!(%link, "no administrator group yet: open this one-time link to set Gatehouse up");
-        println!("first-run setup: open {link}");
+        let mut terminal = std::io::stderr().lock();
+        writeln!(terminal, "first-run setup: open {link}")
+            .and_then(|()| terminal.flush())
+            .context("while printing the setup link")?;
+        drop(terminal);
+        tracing::warn!(
+            "no administrator group yet: a one-time setup link was printed on the terminal (standard error), \
+             valid for 24 hours; restart Gatehouse for a new one"
+        );
     }
     Ok(())
 }
@@ -473,7 +483,8 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<()> 
                 id_token_signed_response_alg: args.id_token_alg,
                 introspect_any_token: args.introspect_any_token,
             };
-            add_client(&db, &client, SystemClock.now_unix()).await?;
+            let key = ClientSecretKey::derive(&load_master_key(&config)?);
+            add_client(&db, &key, &client, SystemClock.now_unix()).await?;
             println!("client_id:     {}", client.client_id);
             println!("auth method:   {}", auth_method.as_str());
             match secret {

@@ -102,9 +102,12 @@ impl Default for Config {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AdminConfig {
-    /// Directory groups (as they appear in the `groups` claim) whose members administer
-    /// Gatehouse. Seeds the stored setting on first start; afterwards administrators change
-    /// it at `/setup` or through the admin API. Empty: `serve` prints a one-time setup link.
+    /// Directory groups whose members administer Gatehouse: each a name as it appears in
+    /// the `groups` claim (`admins`), or a group's full DN
+    /// (`cn=gatehouse-admins,ou=groups,dc=example,dc=org`), which names that one group
+    /// whatever other group shares its name. Seeds the stored setting on first start;
+    /// afterwards the stored setting counts (named at `/setup`). Empty: `serve` prints a
+    /// one-time setup link.
     pub groups: Vec<String>,
 }
 
@@ -572,6 +575,9 @@ impl Config {
                 (Some(secret), false) if secret.expose().len() < 16 => {
                     problems.push(format!("client `{id}`: `secret` must be at least 16 characters"))
                 }
+                (Some(secret), false) if secret.expose().len() > MAX_CLIENT_SECRET_BYTES => problems.push(format!(
+                    "client `{id}`: `secret` must be at most {MAX_CLIENT_SECRET_BYTES} bytes"
+                )),
                 _ => {}
             }
             let browser = client.grant_types.contains(&GrantType::AuthorizationCode);
@@ -645,8 +651,15 @@ pub fn client_capability_problems(
     problems
 }
 
+/// The longest client id: it travels in URLs and Basic credentials.
+pub const MAX_CLIENT_ID_BYTES: usize = 128;
+/// The longest redirect URI (registered, and so accepted as `redirect_uri`).
+pub const MAX_REDIRECT_URI_BYTES: usize = 2048;
+/// The longest client secret (of the configuration file; generated ones are 43).
+pub const MAX_CLIENT_SECRET_BYTES: usize = 512;
+
 pub fn validate_client_id(id: &str) -> Result<(), &'static str> {
-    if id.is_empty() || id.len() > 128 {
+    if id.is_empty() || id.len() > MAX_CLIENT_ID_BYTES {
         return Err("client_id must be 1 to 128 characters");
     }
     if !id.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
@@ -655,8 +668,12 @@ pub fn validate_client_id(id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A redirect URI must be absolute and carry no fragment (OAuth 2.0 section 3.1.2).
+/// A redirect URI must be absolute and carry no fragment (OAuth 2.0 section 3.1.2), and
+/// fit `MAX_REDIRECT_URI_BYTES`.
 pub fn validate_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.len() > MAX_REDIRECT_URI_BYTES {
+        return Err("is longer than 2048 bytes");
+    }
     match Url::parse(uri) {
         Ok(url) if url.fragment().is_some() => Err("must not contain a fragment"),
         Ok(url) if url.cannot_be_a_base() && url.scheme() != "urn" => Err("must be an absolute URI"),

@@ -9,12 +9,16 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LE
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
+use crate::private_files::{restrict_private_file, PrivateFileError, PRIVATE_FILE_MODE};
+
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     #[error("the master key must be 32 bytes, given as 64 hex digits or base64")]
     BadMasterKey,
     #[error("could not read or write the master key file {path}: {source}")]
     MasterKeyFile { path: String, source: std::io::Error },
+    #[error("the master key file is not private: {0}")]
+    MasterKeyFileMode(#[from] PrivateFileError),
     #[error("encrypted data could not be decrypted with this master key")]
     Decrypt,
     #[error("the system random number generator failed")]
@@ -116,12 +120,14 @@ impl MasterKey {
     }
 
     /// Reads the key from `path`, or creates it there (mode 0600) when the file is absent.
+    /// An existing file that others may read is restricted to 0600 first, with a warning.
     /// Returns the key and whether it was created.
     pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), CryptoError> {
         let file_error = |source| CryptoError::MasterKeyFile {
             path: path.display().to_string(),
             source,
         };
+        restrict_private_file(path)?;
         match std::fs::read_to_string(path) {
             Ok(text) => Ok((Self::parse(&text)?, false)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -131,7 +137,7 @@ impl MasterKey {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
+                    options.mode(PRIVATE_FILE_MODE);
                 }
                 let mut file = options.open(path).map_err(file_error)?;
                 writeln!(file, "{}", hex_encode(&key.0)).map_err(file_error)?;
@@ -224,6 +230,12 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            // Opened up by someone: restricted again when read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let (third, _) = MasterKey::load_or_create_file(&path).unwrap();
+            assert_eq!(first.0, third.0);
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }

@@ -1,12 +1,13 @@
 //! Gatehouse: a single-binary OpenID Connect identity provider for LDAP directories.
 //!
 //! Layers, lowest first (import only downward):
-//! config, clock, crypto -> storage, directory -> authorization, tokens, keys ->
+//! config, clock, crypto, private_files -> storage, directory -> authorization, tokens, keys ->
 //! oidc, web (HTTP edges, sharing `http`) -> app, cli.
 
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod private_files;
 
 pub mod directory;
 pub mod storage;
@@ -16,6 +17,7 @@ pub mod authorization;
 pub mod keys;
 pub mod mfa;
 pub mod ratelimit;
+pub mod readiness;
 pub mod settings;
 pub mod tokens;
 

@@ -211,7 +211,7 @@ async fn administrator(
         .map_err(|e| failed(&e))?
         .ok_or(unknown)?;
     let admin = state.admin_groups().await.map_err(|e| failed(&e))?;
-    let via = admin.memberships(&person.claims.groups);
+    let via = admin.memberships(&person.claims.groups, &person.claims.group_dns);
     if via.is_empty() {
         tracing::info!(sub = %person.id, path = %req.path(), "admin access refused: not in an administrator group");
         return Err(AdminRefusal::NotAdministrator);

@@ -83,6 +83,7 @@ impl From<SettingsError> for ApiError {
         match error {
             SettingsError::Invalid(problems) => ApiError::invalid(problems),
             SettingsError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+            SettingsError::BindPasswordNeeded => ApiError::invalid(vec![error.to_string()]),
             other => ApiError::internal(other),
         }
     }

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::config::{AccountCheck, GroupValue, LdapConfig, LdapPreset, Secret};
 use crate::directory::{ConnectionReport, DirectoryUser};
 use crate::http::admin_pages::{ConnectionReportView, ConnectionStepView, LdapFormFields, PresetOption};
+use crate::settings::ldap_settings::BindPasswordInput;
 
 /// The JSON key of the bind password.
 pub const BIND_PASSWORD_KEY: &str = "bind_password";
@@ -97,11 +98,12 @@ fn number<T: std::str::FromStr>(text: &str, label: &str, problems: &mut Vec<Stri
     }
 }
 
-/// The settings the form describes. An empty password field keeps `current_password`
-/// (unless the bind DN is emptied too: anonymous search needs none). Returns every
-/// problem the form itself has (numbers that are not numbers, unknown choices); the
-/// settings' own validation happens when they are saved.
-pub fn settings_from_form(form: &LdapFormFields, current_password: &Secret) -> Result<LdapConfig, Vec<String>> {
+/// The settings the form describes, without a bind password, and the password field as
+/// typed (empty: keep the stored one, which [`apply_bind_password`](crate::settings::ldap_settings::apply_bind_password) allows only for the
+/// stored servers, bind DN and TLS settings). Returns every problem the form itself has
+/// (numbers that are not numbers, unknown choices); the settings' own validation happens
+/// when they are saved.
+pub fn settings_from_form(form: &LdapFormFields) -> Result<(LdapConfig, BindPasswordInput), Vec<String>> {
     let mut problems = Vec::new();
     let preset = LdapPreset::ALL
         .into_iter()
@@ -131,12 +133,10 @@ pub fn settings_from_form(form: &LdapFormFields, current_password: &Secret) -> R
     let nested_depth = number(&form.groups_nested_depth, "Nested group levels", &mut problems);
     let recheck_interval = number(&form.recheck_interval, "Re-check interval", &mut problems);
     settings.bind_dn = form.bind_dn.trim().to_string();
-    settings.bind_password = if !form.bind_password.is_empty() {
-        Secret::new(form.bind_password.clone())
-    } else if settings.bind_dn.is_empty() {
-        Secret::default()
+    let password = if form.bind_password.is_empty() {
+        BindPasswordInput::KeepStored
     } else {
-        current_password.clone()
+        BindPasswordInput::Given(Secret::new(form.bind_password.clone()))
     };
     settings.base_dn = form.base_dn.trim().to_string();
     settings.user_filter = form.user_filter.trim().to_string();
@@ -205,7 +205,7 @@ pub fn settings_from_form(form: &LdapFormFields, current_password: &Secret) -> R
             settings.operation_timeout = operation;
             settings.groups.nested_depth = depth;
             settings.recheck_interval = recheck;
-            Ok(settings)
+            Ok((settings, password))
         }
         _ => Err(problems),
     }
@@ -223,12 +223,14 @@ pub fn settings_to_json(settings: &LdapConfig, version: i64) -> Value {
     value
 }
 
-/// Settings sent to the API. Keys left out take the preset's default, as in the
-/// configuration file; `bind_password` left out (or null) keeps `current_password`;
-/// `version` and `bind_password_set` (as `GET` returns them) are ignored here. Unknown
-/// keys are problems. The password is taken out before anything else reads the JSON, so
-/// no error message can ever quote it.
-pub fn settings_from_json(value: &Value, current_password: &Secret) -> Result<LdapConfig, Vec<String>> {
+/// Settings sent to the API, without a bind password, and the password as given:
+/// `bind_password` left out (or null) asks to keep the stored one (which
+/// [`apply_bind_password`](crate::settings::ldap_settings::apply_bind_password) allows only for the stored servers, bind DN and TLS settings).
+/// Keys left out take the preset's default, as in the configuration file; `version` and
+/// `bind_password_set` (as `GET` returns them) are ignored here. Unknown keys are
+/// problems. The password is taken out before anything else reads the JSON, so no error
+/// message can ever quote it.
+pub fn settings_from_json(value: &Value) -> Result<(LdapConfig, BindPasswordInput), Vec<String>> {
     let Some(object) = value.as_object() else {
         return Err(vec!["the settings must be a JSON object".into()]);
     };
@@ -246,13 +248,13 @@ pub fn settings_from_json(value: &Value, current_password: &Secret) -> Result<Ld
     let mut problems: Vec<String> = unknown.into_iter().map(|key| format!("unknown key `{key}`")).collect();
     match parsed {
         Ok(mut settings) => {
-            settings.bind_password = match password {
-                Some(password) => Secret::new(password),
-                None if settings.bind_dn.is_empty() => Secret::default(),
-                None => current_password.clone(),
+            settings.bind_password = Secret::default();
+            let password = match password {
+                Some(password) => BindPasswordInput::Given(Secret::new(password)),
+                None => BindPasswordInput::KeepStored,
             };
             if problems.is_empty() {
-                Ok(settings)
+                Ok((settings, password))
             } else {
                 Err(problems)
             }
@@ -318,6 +320,7 @@ pub fn report_json(report: &ConnectionReport, sample_username: &str) -> Value {
             "family_name": user.family_name,
             "email": user.email,
             "groups": user.groups,
+            "group_dns": user.group_dns,
             "extra": user.extra,
         })
     });
@@ -333,6 +336,7 @@ pub fn report_json(report: &ConnectionReport, sample_username: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::ldap_settings::apply_bind_password;
 
     fn sample() -> LdapConfig {
         let mut settings = LdapConfig::for_preset(LdapPreset::OpenLdap);
@@ -349,18 +353,31 @@ mod tests {
         settings
     }
 
+    /// What the handlers do: the parsed settings with the bind password decided.
+    fn with_password(
+        parsed: (LdapConfig, BindPasswordInput),
+        stored: &LdapConfig,
+    ) -> Result<LdapConfig, crate::settings::SettingsError> {
+        let (mut settings, password) = parsed;
+        apply_bind_password(stored, &mut settings, password)?;
+        Ok(settings)
+    }
+
     #[test]
     fn the_form_round_trips_and_an_empty_password_keeps_the_stored_one() {
         let settings = sample();
         let form = form_from_settings(&settings);
         assert!(form.bind_password.is_empty(), "the password is never rendered");
-        let back = settings_from_form(&form, &settings.bind_password).unwrap();
+        let (parsed, password) = settings_from_form(&form).unwrap();
+        assert!(parsed.bind_password.is_empty(), "parsing never carries a password over");
+        assert_eq!(password, BindPasswordInput::KeepStored);
+        let back = with_password(settings_from_form(&form).unwrap(), &settings).unwrap();
         assert_eq!(back, settings);
 
         let mut changed = form.clone();
         changed.bind_password = "new-password".into();
         assert_eq!(
-            settings_from_form(&changed, &settings.bind_password)
+            with_password(settings_from_form(&changed).unwrap(), &settings)
                 .unwrap()
                 .bind_password
                 .expose(),
@@ -368,10 +385,24 @@ mod tests {
         );
         changed.bind_dn = String::new();
         changed.bind_password = String::new();
-        assert!(settings_from_form(&changed, &settings.bind_password)
+        assert!(with_password(settings_from_form(&changed).unwrap(), &settings)
             .unwrap()
             .bind_password
             .is_empty());
+    }
+
+    #[test]
+    fn another_server_in_the_form_needs_the_password_typed_again() {
+        let settings = sample();
+        let mut form = form_from_settings(&settings);
+        form.urls = "ldap://127.0.0.2:389\nldap://listener.example:389".into();
+        assert!(matches!(
+            with_password(settings_from_form(&form).unwrap(), &settings),
+            Err(crate::settings::SettingsError::BindPasswordNeeded)
+        ));
+        form.bind_password = "typed-again".into();
+        let typed = with_password(settings_from_form(&form).unwrap(), &settings).unwrap();
+        assert_eq!(typed.bind_password.expose(), "typed-again");
     }
 
     #[test]
@@ -381,7 +412,7 @@ mod tests {
         form.connect_timeout = "-1".into();
         form.extra_claims = "no equals sign".into();
         form.preset = "novell".into();
-        let problems = settings_from_form(&form, &Secret::default()).unwrap_err();
+        let problems = settings_from_form(&form).unwrap_err();
         assert_eq!(problems.len(), 4, "{problems:?}");
     }
 
@@ -393,18 +424,24 @@ mod tests {
         assert!(!text.contains("s3cret-service-password"));
         assert_eq!(value["version"], 7);
         assert_eq!(value["bind_password_set"], true);
-        let back = settings_from_json(&value, &settings.bind_password).unwrap();
+        let back = with_password(settings_from_json(&value).unwrap(), &settings).unwrap();
         assert_eq!(back, settings);
 
-        let mut with_password = value.clone();
-        with_password["bind_password"] = json!("replaced");
+        let mut with_given = value.clone();
+        with_given["bind_password"] = json!("replaced");
         assert_eq!(
-            settings_from_json(&with_password, &settings.bind_password)
+            with_password(settings_from_json(&with_given).unwrap(), &settings)
                 .unwrap()
                 .bind_password
                 .expose(),
             "replaced"
         );
+        let mut moved = value.clone();
+        moved["url"] = json!("ldap://listener.example:389");
+        assert!(matches!(
+            with_password(settings_from_json(&moved).unwrap(), &settings),
+            Err(crate::settings::SettingsError::BindPasswordNeeded)
+        ));
     }
 
     #[test]
@@ -412,18 +449,18 @@ mod tests {
         let mut value = settings_to_json(&sample(), 1);
         value["colour"] = json!("blue");
         value["attributes"]["shoe_size"] = json!("42");
-        let problems = settings_from_json(&value, &Secret::default()).unwrap_err();
+        let problems = settings_from_json(&value).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
 
         let mut value = settings_to_json(&sample(), 1);
         value["bind_password"] = json!(123456789);
-        let problems = settings_from_json(&value, &Secret::default()).unwrap_err();
+        let problems = settings_from_json(&value).unwrap_err();
         assert!(!problems.join(" ").contains("123456789"));
 
         let mut value = settings_to_json(&sample(), 1);
         value["pool_size"] = json!("lots");
         value["bind_password"] = json!("hunter2-password");
-        let problems = settings_from_json(&value, &Secret::default()).unwrap_err();
+        let problems = settings_from_json(&value).unwrap_err();
         assert!(!problems.join(" ").contains("hunter2"));
     }
 }

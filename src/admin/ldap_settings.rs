@@ -3,7 +3,10 @@
 //! replace, test). A save takes effect at once on this instance (`refresh_directory`)
 //! and within the polling interval on the others. The bind password is never sent out
 //! and never logged: the form's password field is always empty ("keep the current one")
-//! and the API's JSON leaves it out.
+//! and the API's JSON leaves it out. The stored password is kept (for a test or a save)
+//! only while the servers, bind DN and TLS settings stay as stored
+//! ([`apply_bind_password`]); otherwise it must be typed again. Every connection test is
+//! audited.
 
 use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::header::{CacheControl, CacheDirective};
@@ -20,10 +23,12 @@ use super::ldap_form::{
 };
 use crate::app::state::AppState;
 use crate::config::LdapConfig;
-use crate::directory::test_connection;
 use crate::http::admin_pages::{LdapFormFields, LdapSettingsPage};
 use crate::http::page_response::{html_response, render_page, PageError};
-use crate::settings::ldap_settings::{load_or_seed_ldap_settings, save_ldap_settings};
+use crate::settings::ldap_settings::{
+    apply_bind_password, load_or_seed_ldap_settings, problems_besides_bind_password, record_refused_connection_test,
+    run_ldap_connection_test, save_ldap_settings, BindPasswordSource,
+};
 use crate::settings::SettingsError;
 
 /// The longest sample username the test accepts.
@@ -62,6 +67,7 @@ struct PageOutcome {
     password_stored: bool,
     sample_username: String,
     password_typed: bool,
+    password_needed: bool,
     report: Option<crate::http::admin_pages::ConnectionReportView>,
     problems: Vec<String>,
     saved: bool,
@@ -80,6 +86,7 @@ fn ldap_page(state: &AppState, req: &HttpRequest, admin: &AdminSession, outcome:
         password_stored: outcome.password_stored,
         sample_username: outcome.sample_username,
         password_typed: outcome.password_typed,
+        password_needed: outcome.password_needed,
         report: outcome.report,
         problems: outcome.problems,
         saved: outcome.saved,
@@ -106,6 +113,7 @@ pub async fn get_ldap_page(
             password_stored: !settings.bind_password.is_empty(),
             sample_username: String::new(),
             password_typed: false,
+            password_needed: false,
             report: None,
             problems: Vec::new(),
             saved: false,
@@ -150,13 +158,14 @@ pub async fn post_ldap_page(
         password_stored,
         sample_username: sample_username.clone(),
         password_typed,
+        password_needed: false,
         report,
         problems,
         saved: false,
         status,
     };
-    let settings = match settings_from_form(&fields, &current.bind_password) {
-        Ok(settings) => settings,
+    let (mut settings, password) = match settings_from_form(&fields) {
+        Ok(parsed) => parsed,
         Err(problems) => {
             return Ok(ldap_page(
                 &state,
@@ -164,6 +173,23 @@ pub async fn post_ldap_page(
                 &admin,
                 again(problems, None, StatusCode::BAD_REQUEST),
             ))
+        }
+    };
+    let source = match apply_bind_password(&current, &mut settings, password) {
+        Ok(source) => source,
+        Err(_) => {
+            let problems = if form.action == "test" {
+                record_refused_connection_test(&settings, &sample_username, &admin.sub, &state.audit, state.now());
+                Vec::new()
+            } else {
+                // The password is asked for next to its field; the rest are listed.
+                problems_besides_bind_password(&current, &settings)
+            };
+            let outcome = PageOutcome {
+                password_needed: true,
+                ..again(problems, None, StatusCode::BAD_REQUEST)
+            };
+            return Ok(ldap_page(&state, &req, &admin, outcome));
         }
     };
     match form.action.as_str() {
@@ -177,7 +203,15 @@ pub async fn post_ldap_page(
                     again(problem, None, StatusCode::BAD_REQUEST),
                 ));
             }
-            let report = test_connection(&settings, &sample_username).await;
+            let report = run_ldap_connection_test(
+                &settings,
+                source,
+                &sample_username,
+                &admin.sub,
+                &state.audit,
+                &state.clock,
+            )
+            .await;
             let view = report_view(&report, &sample_username);
             Ok(ldap_page(
                 &state,
@@ -210,6 +244,7 @@ pub async fn post_ldap_page(
                             password_stored: !settings.bind_password.is_empty(),
                             sample_username,
                             password_typed: false,
+                            password_needed: false,
                             report: None,
                             problems: Vec::new(),
                             saved: true,
@@ -260,8 +295,9 @@ fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
 }
 
 /// `PUT /admin/api/ldap`: replaces the settings. `version` (required) is the version the
-/// caller read; `bind_password` left out keeps the stored one. 400 with `problems`, 409
-/// when someone saved meanwhile.
+/// caller read; `bind_password` left out keeps the stored one, but only while the servers,
+/// bind DN and TLS settings stay as stored (else 400 with a `problems` entry naming
+/// `bind_password`). 400 with `problems`, 409 when someone saved meanwhile.
 pub async fn put_ldap_api(
     state: web::Data<AppState>,
     admin: AdminApiWrite,
@@ -275,7 +311,12 @@ pub async fn put_ldap_api(
         ]));
     };
     let (current, _) = current_ldap_settings(&state).await?;
-    let settings = settings_from_json(&body, &current.bind_password).map_err(ApiError::invalid)?;
+    let (mut settings, password) = settings_from_json(&body).map_err(ApiError::invalid)?;
+    if let Err(error) = apply_bind_password(&current, &mut settings, password) {
+        let mut problems = vec![error.to_string()];
+        problems.extend(problems_besides_bind_password(&current, &settings));
+        return Err(ApiError::invalid(problems));
+    }
     let new_version = save_ldap_settings(
         &state.db,
         &state.master_key,
@@ -291,12 +332,15 @@ pub async fn put_ldap_api(
 }
 
 /// `POST /admin/api/ldap/test`: `{"settings"?: {...}, "sample_username": "..."}`; without
-/// `settings` the stored ones are tested. Answers the report (200 whatever it says).
+/// `settings` the stored ones are tested. Answers the report (200 whatever it says); 400
+/// naming `bind_password` when `settings` name other servers, another bind DN or other
+/// TLS settings without the password. Every test is audited.
 pub async fn post_ldap_test_api(
     state: web::Data<AppState>,
-    _admin: AdminApiWrite,
+    admin: AdminApiWrite,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let AdminApiWrite(admin) = admin;
     let body = json_body(&body)?;
     let sample_username = match body.get("sample_username") {
         None | Some(Value::Null) => String::new(),
@@ -311,11 +355,31 @@ pub async fn post_ldap_test_api(
         return Err(ApiError::invalid(vec!["`sample_username` is too long".to_string()]));
     }
     let (current, _) = current_ldap_settings(&state).await?;
-    let settings = match body.get("settings") {
-        None | Some(Value::Null) => current,
-        Some(given) => settings_from_json(given, &current.bind_password).map_err(ApiError::invalid)?,
+    let (settings, source) = match body.get("settings") {
+        None | Some(Value::Null) => {
+            let source = BindPasswordSource::of_stored(&current);
+            (current, source)
+        }
+        Some(given) => {
+            let (mut settings, password) = settings_from_json(given).map_err(ApiError::invalid)?;
+            match apply_bind_password(&current, &mut settings, password) {
+                Ok(source) => (settings, source),
+                Err(error) => {
+                    record_refused_connection_test(&settings, &sample_username, &admin.sub, &state.audit, state.now());
+                    return Err(error.into());
+                }
+            }
+        }
     };
-    let report = test_connection(&settings, &sample_username).await;
+    let report = run_ldap_connection_test(
+        &settings,
+        source,
+        &sample_username,
+        &admin.sub,
+        &state.audit,
+        &state.clock,
+    )
+    .await;
     let mut answer = report_json(&report, &sample_username);
     answer["tested"] = json!(if body.get("settings").is_some_and(|s| !s.is_null()) {
         "given"

@@ -1,7 +1,8 @@
 //! `/setup`: the first-run page. While no administrator group is stored, `serve` prints a
-//! one-time link `{issuer}/setup?token=...`; whoever holds it names the directory groups
-//! whose members administer Gatehouse, tests the directory with a sample person, and may
-//! change the LDAP settings. Finishing spends the token: afterwards `/setup` answers 410.
+//! one-time link `{issuer}/setup?token=...` on its terminal (standard error, never in a
+//! log line); whoever holds it names the directory groups whose members administer
+//! Gatehouse, tests the directory with a sample person, and may change the LDAP settings.
+//! Finishing spends the token: afterwards `/setup` answers 410.
 
 use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
@@ -11,15 +12,16 @@ use serde::Deserialize;
 use super::ldap_form::{form_from_settings, preset_options, report_view, settings_from_form};
 use super::ldap_settings::{apply_saved_settings, current_ldap_settings};
 use crate::app::state::AppState;
-use crate::config::LdapConfig;
-use crate::directory::test_connection;
 use crate::http::admin_pages::{ConnectionReportView, LdapFormFields, SetupDonePage, SetupPage};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::settings::admin_groups::{
     admin_group_problems, check_setup_token, consume_setup_token, load_admin_groups, parse_group_list,
     save_admin_groups, SetupTokenStatus,
 };
-use crate::settings::ldap_settings::save_ldap_settings;
+use crate::settings::ldap_settings::{
+    apply_bind_password, problems_besides_bind_password, record_refused_connection_test, run_ldap_connection_test,
+    save_ldap_settings, BindPasswordSource,
+};
 use crate::settings::SettingsError;
 
 /// Who the setup's changes are attributed to in the audit trail.
@@ -63,7 +65,7 @@ async fn require_setup_token(state: &AppState, token: &str) -> Result<(), PageEr
         SetupTokenStatus::Invalid => Err(PageError::new(
             StatusCode::FORBIDDEN,
             "This setup link is not valid",
-            "The link is wrong or has expired. Restart Gatehouse to get a new one in its log.",
+            "The link is wrong or has expired. Restart Gatehouse to get a new one on its terminal.",
         )
         .in_demo(demo)),
         SetupTokenStatus::NonePending => {
@@ -74,7 +76,7 @@ async fn require_setup_token(state: &AppState, token: &str) -> Result<(), PageEr
                 Err(PageError::new(
                     StatusCode::NOT_FOUND,
                     "No setup is waiting",
-                    "Gatehouse prints a setup link in its log when it starts without an administrator group.",
+                    "Gatehouse prints a setup link on its terminal when it starts without an administrator group.",
                 )
                 .in_demo(demo))
             } else {
@@ -98,6 +100,7 @@ struct SetupView {
     password_stored: bool,
     sample_username: String,
     password_typed: bool,
+    password_needed: bool,
     report: Option<ConnectionReportView>,
     problems: Vec<String>,
     status: StatusCode,
@@ -117,6 +120,7 @@ fn setup_page(state: &AppState, req: &HttpRequest, view: SetupView) -> HttpRespo
         password_stored: view.password_stored,
         sample_username: view.sample_username,
         password_typed: view.password_typed,
+        password_needed: view.password_needed,
         report: view.report,
         problems: view.problems,
     };
@@ -147,6 +151,7 @@ pub async fn get_setup(
             password_stored: !settings.bind_password.is_empty(),
             sample_username: String::new(),
             password_typed: false,
+            password_needed: false,
             report: None,
             problems: Vec::new(),
             status: StatusCode::OK,
@@ -200,17 +205,35 @@ pub async fn post_setup(
         password_stored: !current.bind_password.is_empty(),
         sample_username: sample_username.clone(),
         password_typed,
+        password_needed: false,
         report,
         problems,
         status,
     };
-    let settings: LdapConfig = if change_ldap {
-        match settings_from_form(&form.fields, &current.bind_password) {
-            Ok(settings) => settings,
+    let (settings, source) = if change_ldap {
+        let (mut settings, password) = match settings_from_form(&form.fields) {
+            Ok(parsed) => parsed,
             Err(problems) => return Ok(setup_page(&state, &req, view(problems, None, StatusCode::BAD_REQUEST))),
+        };
+        match apply_bind_password(&current, &mut settings, password) {
+            Ok(source) => (settings, source),
+            Err(_) => {
+                let problems = if form.action == "test" {
+                    record_refused_connection_test(&settings, &sample_username, SETUP_ACTOR, &state.audit, state.now());
+                    Vec::new()
+                } else {
+                    // The password is asked for next to its field; the rest are listed.
+                    problems_besides_bind_password(&current, &settings)
+                };
+                let refused = SetupView {
+                    password_needed: true,
+                    ..view(problems, None, StatusCode::BAD_REQUEST)
+                };
+                return Ok(setup_page(&state, &req, refused));
+            }
         }
     } else {
-        current.clone()
+        (current.clone(), BindPasswordSource::of_stored(&current))
     };
 
     match form.action.as_str() {
@@ -219,7 +242,15 @@ pub async fn post_setup(
                 let problems = vec!["the sample username is too long".to_string()];
                 return Ok(setup_page(&state, &req, view(problems, None, StatusCode::BAD_REQUEST)));
             }
-            let report = test_connection(&settings, &sample_username).await;
+            let report = run_ldap_connection_test(
+                &settings,
+                source,
+                &sample_username,
+                SETUP_ACTOR,
+                &state.audit,
+                &state.clock,
+            )
+            .await;
             let report = Some(report_view(&report, &sample_username));
             Ok(setup_page(&state, &req, view(Vec::new(), report, StatusCode::OK)))
         }

@@ -41,6 +41,7 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
     .route("/jwks.json", web::get().to(discovery_endpoint::get_jwks))
     .service(
         web::resource("/authorize")
+            .wrap(rate_limit(LimitedEndpoint::Authorize))
             .route(web::get().to(authorize_endpoint::get_authorize))
             .route(web::post().to(authorize_endpoint::post_authorize)),
     )

@@ -14,6 +14,7 @@ use super::routes::configure_all_routes;
 use super::state::AppState;
 use crate::audit::AuditLog;
 use crate::authorization::client_registry::{seed_clients_from_config, ClientRegistry};
+use crate::authorization::client_secret::ClientSecretKey;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, LdapConfig};
 use crate::crypto::MasterKey;
@@ -23,7 +24,9 @@ use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::{discovery_document, ServedDiscovery};
+use crate::private_files::ensure_private_directory;
 use crate::ratelimit::{AttemptKeys, RateLimiter};
+use crate::readiness::ReadinessCheck;
 use crate::settings::ldap_settings::{load_or_seed_ldap_settings, refresh_directory, LDAP_SETTING};
 use crate::settings::{setting_version, SettingsError};
 use crate::storage::{connect_database, run_pending_migrations};
@@ -47,8 +50,7 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     if let Some(key) = &config.master_key {
         return MasterKey::parse(key.expose()).context("while reading master_key");
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
+    prepare_data_dir(config)?;
     let path = config.data_dir.join("master.key");
     let (key, created) = MasterKey::load_or_create_file(&path).context("while loading the master key")?;
     if created {
@@ -57,11 +59,17 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     Ok(key)
 }
 
+/// The data directory, created (or tightened, with a warning) so that only the account
+/// running Gatehouse may enter it: mode 0700.
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    ensure_private_directory(&config.data_dir)
+        .with_context(|| format!("while preparing the data directory {}", config.data_dir.display()))
+}
+
 /// Opens the database and applies every pending migration.
 pub async fn open_database(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
     if config.database.url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
+        prepare_data_dir(config)?;
     }
     let db = connect_database(&config.database_url(), config.database.max_connections)
         .await
@@ -98,7 +106,8 @@ impl AppState {
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
         let master_key = load_master_key(&config)?;
         let db = open_database(&config).await?;
-        seed_clients_from_config(&db, &config.clients, clock.now_unix())
+        let client_secret_key = ClientSecretKey::derive(&master_key);
+        seed_clients_from_config(&db, &client_secret_key, &config.clients, clock.now_unix())
             .await
             .context("while registering the clients from the configuration file")?;
         let keys = KeyRing::load_or_create_with(
@@ -121,7 +130,9 @@ impl AppState {
         )
         .await
         .context("while preparing the next signing key")?;
-        let clients = ClientRegistry::load(&db).await.context("while loading the clients")?;
+        let clients = ClientRegistry::load(&db, client_secret_key)
+            .await
+            .context("while loading the clients")?;
         let already_stored = setting_version(&db, LDAP_SETTING)
             .await
             .context("while reading the LDAP settings version")?
@@ -150,6 +161,7 @@ impl AppState {
         Ok(AppState {
             trusted_proxies,
             rate_limits,
+            readiness: Arc::new(ReadinessCheck::new()),
             csrf: CsrfKey::derive(&master_key),
             attempt_keys: AttemptKeys::derive(&master_key),
             audit,

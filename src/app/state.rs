@@ -22,6 +22,7 @@ use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
 use crate::oidc::discovery_endpoint::ServedDiscovery;
 use crate::ratelimit::{AttemptKeys, RateLimiter};
+use crate::readiness::ReadinessCheck;
 use crate::settings::admin_groups::{load_admin_groups, AdminGroups};
 use crate::settings::SettingsError;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimiter>,
     /// The key sign-in attempts are counted under (derived from the master key).
     pub attempt_keys: AttemptKeys,
+    /// `/readyz`'s kept answer (per instance, in memory).
+    pub readiness: Arc<ReadinessCheck>,
 }
 
 impl AppState {

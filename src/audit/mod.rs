@@ -114,10 +114,13 @@ pub enum AuditEvent {
         sub: Option<String>,
         token_type: &'static str,
     },
-    /// A token request from an address outside the client's allowlist.
+    /// A token request from an address outside the client's allowlist. `credentials` is
+    /// `valid` or `invalid` (the caller gets the same answer either way; a valid secret
+    /// from a wrong address may mean the secret leaked).
     ClientAddressRefused {
         client_id: String,
         ip: String,
+        credentials: &'static str,
     },
     PersonalAccessTokenCreated {
         sub: String,
@@ -171,6 +174,19 @@ pub enum AuditEvent {
         grants: u64,
         personal_access_tokens: u64,
     },
+    /// An administrator ran "Test connection" on LDAP settings (`actor` is their sub, or
+    /// `setup` on the first-run page): which servers, which bind DN, whether the stored
+    /// bind password was used, and the outcome (`passed`, `failed` with the first failed
+    /// step, or refused because the password had to be typed again). Never a password.
+    LdapConnectionTested {
+        actor: String,
+        servers: Vec<String>,
+        bind_dn: String,
+        sample_username: String,
+        stored_password_reused: bool,
+        outcome: &'static str,
+        first_failure: Option<String>,
+    },
     /// `by` (an administrator's `sub`, or `cli`) made a second-factor setup link for `sub`,
     /// valid until `expires_at`; `replaced` when it revoked a live earlier one.
     TotpSetupLinkCreated {
@@ -217,6 +233,7 @@ impl AuditEvent {
             AuditEvent::ApplicationDisconnected { .. } => "application.disconnected",
             AuditEvent::EverythingRevoked { .. } => "user.everything_revoked",
             AuditEvent::PersonRefusedByDirectory { .. } => "person.refused_by_directory",
+            AuditEvent::LdapConnectionTested { .. } => "ldap.connection_tested",
             AuditEvent::TotpSetupLinkCreated { .. } => "totp.setup_link_created",
             AuditEvent::TotpFirstAdministratorEnrolled { .. } => "totp.first_administrator_enrolled",
         }
@@ -230,7 +247,9 @@ impl AuditEvent {
             | AuditEvent::ConsentDenied { sub, .. }
             | AuditEvent::AuthorizationCodeReplayed { sub, .. } => Some(sub),
             AuditEvent::SignInFailed { sub, .. } => sub.as_deref(),
-            AuditEvent::LdapSettingsChanged { actor, .. } | AuditEvent::AdminGroupsChanged { actor, .. } => Some(actor),
+            AuditEvent::LdapSettingsChanged { actor, .. }
+            | AuditEvent::AdminGroupsChanged { actor, .. }
+            | AuditEvent::LdapConnectionTested { actor, .. } => Some(actor),
             AuditEvent::TotpEnrolled { sub, .. }
             | AuditEvent::TotpVerified { sub }
             | AuditEvent::TotpFailed { sub, .. }
@@ -294,7 +313,9 @@ impl AuditEvent {
                 json!({ "grant_id": grant_id, "action": "the whole refresh token family was revoked" })
             }
             AuditEvent::TokenRevoked { sub, token_type, .. } => json!({ "sub": sub, "token_type": token_type }),
-            AuditEvent::ClientAddressRefused { ip, .. } => json!({ "ip": ip }),
+            AuditEvent::ClientAddressRefused { ip, credentials, .. } => {
+                json!({ "ip": ip, "credentials": credentials })
+            }
             AuditEvent::PersonalAccessTokenCreated {
                 token_id, name, scope, ..
             } => json!({ "token_id": token_id, "name": name, "scope": scope }),
@@ -328,6 +349,22 @@ impl AuditEvent {
                 "grants": grants,
                 "personal_access_tokens": personal_access_tokens
             }),
+            AuditEvent::LdapConnectionTested {
+                servers,
+                bind_dn,
+                sample_username,
+                stored_password_reused,
+                outcome,
+                first_failure,
+                ..
+            } => json!({
+                "servers": servers,
+                "bind_dn": bind_dn,
+                "sample_username": sample_username,
+                "stored_password_reused": stored_password_reused,
+                "outcome": outcome,
+                "first_failure": first_failure,
+            }),
             AuditEvent::TotpEnrolled { setup_link_by, .. } => {
                 json!({ "setup_link": setup_link_by.is_some(), "setup_link_by": setup_link_by })
             }
@@ -344,6 +381,42 @@ impl AuditEvent {
             | AuditEvent::RecoveryCodesRegenerated { .. }
             | AuditEvent::ApplicationDisconnected { .. } => json!({}),
         }
+    }
+}
+
+/// The longest actor or client id stored, in bytes: an actor can be a username as typed
+/// into the sign-in form, which can be anything.
+const MAX_FIELD_BYTES: usize = 256;
+/// The longest text inside `detail`, in bytes, and the most items of a list there.
+const MAX_DETAIL_TEXT_BYTES: usize = 1024;
+const MAX_DETAIL_ITEMS: usize = 100;
+
+/// `text` cut to at most `max` bytes (at a character boundary, ending in `…` when cut).
+fn bounded_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let marker = "…";
+    let mut cut = max.saturating_sub(marker.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{marker}", text.get(..cut).unwrap_or_default())
+}
+
+/// Every text and list in `detail` cut to its bound, so no event stores more than a few
+/// kilobytes whatever a request carried.
+fn bound_detail(detail: &mut Value) {
+    match detail {
+        Value::String(text) if text.len() > MAX_DETAIL_TEXT_BYTES => {
+            *text = bounded_text(text, MAX_DETAIL_TEXT_BYTES);
+        }
+        Value::Array(items) => {
+            items.truncate(MAX_DETAIL_ITEMS);
+            items.iter_mut().for_each(bound_detail);
+        }
+        Value::Object(members) => members.values_mut().for_each(bound_detail),
+        _ => {}
     }
 }
 
@@ -370,19 +443,22 @@ impl AuditLog {
     }
 
     pub fn record(&self, event: AuditEvent, now: i64) {
-        let detail = event.detail();
+        let mut detail = event.detail();
+        bound_detail(&mut detail);
+        let actor = event.actor().map(|actor| bounded_text(actor, MAX_FIELD_BYTES));
+        let client_id = event.client_id().map(|id| bounded_text(id, MAX_FIELD_BYTES));
         tracing::info!(
             target: "audit",
             kind = event.kind(),
-            actor = event.actor().unwrap_or("-"),
-            client_id = event.client_id().unwrap_or("-"),
+            actor = actor.as_deref().unwrap_or("-"),
+            client_id = client_id.as_deref().unwrap_or("-"),
             detail = %detail,
         );
         let row = audit_events::ActiveModel {
             occurred_at: Set(now),
             kind: Set(event.kind().to_string()),
-            actor: Set(event.actor().map(str::to_string)),
-            client_id: Set(event.client_id().map(str::to_string)),
+            actor: Set(actor),
+            client_id: Set(client_id),
             detail: Set(detail.to_string()),
             ..Default::default()
         };
@@ -432,6 +508,25 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Mess
 mod tests {
     use super::*;
     use sea_orm::QueryOrder;
+
+    #[test]
+    fn texts_and_lists_are_bounded() {
+        assert_eq!(bounded_text("alice", 256), "alice");
+        let cut = bounded_text(&"x".repeat(60_000), 256);
+        assert!(cut.len() <= 256 && cut.ends_with('…'), "{}", cut.len());
+        // Never inside a character.
+        let cut = bounded_text(&"é".repeat(300), 256);
+        assert!(cut.len() <= 256 && cut.starts_with("éé"));
+
+        let mut detail = json!({ "groups": vec!["g".repeat(5000); 500], "scope": "openid" });
+        bound_detail(&mut detail);
+        let groups = detail["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), MAX_DETAIL_ITEMS);
+        assert!(groups
+            .iter()
+            .all(|g| g.as_str().unwrap().len() <= MAX_DETAIL_TEXT_BYTES));
+        assert_eq!(detail["scope"], "openid");
+    }
 
     #[tokio::test]
     async fn events_are_stored_in_order_and_flush_waits_for_them() {

@@ -5,19 +5,29 @@
 use serde::{Deserialize, Serialize};
 
 use super::client_registry::Client;
+use super::parameter_limits::{parameter_limit, within_limit, SizeProblem, MAX_PARAMETERS};
 use super::scopes::{is_valid_scope_parameter, ScopeSet};
 
-/// Raw parameters with the first value of each name, and the names seen twice.
+/// Raw parameters with the first value of each name, the names seen twice, and the first
+/// size problem (see `parameter_limits`): reading stops after [`MAX_PARAMETERS`].
 #[derive(Debug, Default)]
 pub struct RawParameters {
     values: Vec<(String, String)>,
     duplicated: Vec<String>,
+    size_problem: Option<SizeProblem>,
 }
 
 impl RawParameters {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> RawParameters {
         let mut raw = RawParameters::default();
-        for (name, value) in pairs {
+        for (index, (name, value)) in pairs.into_iter().enumerate() {
+            if index >= MAX_PARAMETERS {
+                raw.size_problem.get_or_insert(SizeProblem::TooManyParameters);
+                break;
+            }
+            if raw.size_problem.is_none() {
+                raw.size_problem = SizeProblem::of(&name, &value);
+            }
             if raw.values.iter().any(|(seen, _)| *seen == name) {
                 if !raw.duplicated.contains(&name) {
                     raw.duplicated.push(name);
@@ -44,6 +54,28 @@ impl RawParameters {
 
     pub fn first_duplicate(&self) -> Option<&str> {
         self.duplicated.first().map(String::as_str)
+    }
+
+    /// The first value over its limit, or too many parameters: the request is refused.
+    pub fn size_problem(&self) -> Option<SizeProblem> {
+        self.size_problem
+    }
+
+    /// The parameter's value when it fits its limit (what may be echoed back, such as
+    /// `state` in an error redirect).
+    pub fn get_within_limit(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|value| within_limit(name, value))
+    }
+}
+
+/// `name`'s value, or the unredirectable error of one too long to consider.
+fn bounded<'r>(raw: &'r RawParameters, name: &'static str) -> Result<Option<&'r str>, UnredirectableError> {
+    match raw.get(name) {
+        Some(value) if !within_limit(name, value) => Err(UnredirectableError::TooLong {
+            name,
+            limit: parameter_limit(name).1,
+        }),
+        value => Ok(value),
     }
 }
 
@@ -88,6 +120,8 @@ pub enum UnredirectableError {
     UnregisteredRedirectUri,
     #[error("The request names the {0} parameter more than once.")]
     DuplicatedParameter(&'static str),
+    #[error("The {name} parameter is too long (at most {limit} bytes).")]
+    TooLong { name: &'static str, limit: usize },
 }
 
 /// An error to send back to the (validated) redirect URI.
@@ -109,7 +143,7 @@ pub fn client_id_of(raw: &RawParameters) -> Result<&str, UnredirectableError> {
     if raw.is_duplicated("client_id") {
         return Err(UnredirectableError::DuplicatedParameter("client_id"));
     }
-    raw.get("client_id").ok_or(UnredirectableError::MissingClientId)
+    bounded(raw, "client_id")?.ok_or(UnredirectableError::MissingClientId)
 }
 
 /// Step two: the redirect URI, checked by exact match against the client's registration.
@@ -117,7 +151,7 @@ pub fn redirect_uri_of<'r>(raw: &'r RawParameters, client: &Client) -> Result<&'
     if raw.is_duplicated("redirect_uri") {
         return Err(UnredirectableError::DuplicatedParameter("redirect_uri"));
     }
-    let uri = raw.get("redirect_uri").ok_or(UnredirectableError::MissingRedirectUri)?;
+    let uri = bounded(raw, "redirect_uri")?.ok_or(UnredirectableError::MissingRedirectUri)?;
     if client.has_redirect_uri(uri) {
         Ok(uri)
     } else {
@@ -131,6 +165,10 @@ pub fn validate_request(
     client: &Client,
     redirect_uri: &str,
 ) -> Result<AuthorizationRequest, RedirectableError> {
+    // Before anything else: nothing over its limit is stored or echoed.
+    if let Some(problem) = raw.size_problem() {
+        return Err(redirectable("invalid_request", problem.to_string()));
+    }
     if let Some(name) = raw.first_duplicate() {
         return Err(redirectable(
             "invalid_request",

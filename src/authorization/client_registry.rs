@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::client_secret::{is_legacy_verifier, ClientSecretKey, SecretMatch};
 use crate::config::{ClientConfig, GrantType, IpAllowlist, SigningAlgorithm, TokenEndpointAuthMethod};
-use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::storage::entities::clients;
 
 /// A registered application.
@@ -15,6 +16,7 @@ use crate::storage::entities::clients;
 pub struct Client {
     pub client_id: String,
     pub name: String,
+    /// The secret's verifier (see `client_secret`); `None` for a public client.
     pub(crate) secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -36,10 +38,6 @@ pub struct Client {
     /// `config` when seeded from the file, `cli` when added with `gatehouse clients add`.
     pub source: String,
 }
-
-/// SHA-256 of a secret that every unknown client is compared against, so that an unknown
-/// client id costs the same as a wrong secret.
-const NO_SECRET_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl Client {
     pub fn is_public(&self) -> bool {
@@ -70,11 +68,9 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
-    /// Constant-time check of a presented secret against the stored hash.
-    pub fn verify_secret(&self, presented: &str) -> bool {
-        let expected = self.secret_hash.as_deref().unwrap_or(NO_SECRET_HASH);
-        let matches = constant_time_eq(sha256_hex(presented.as_bytes()).as_bytes(), expected.as_bytes());
-        matches && self.secret_hash.is_some()
+    /// Constant-time check of a presented secret against the stored verifier.
+    pub fn check_secret(&self, key: &ClientSecretKey, presented: &str) -> SecretMatch {
+        key.check(&self.client_id, self.secret_hash.as_deref(), presented)
     }
 
     fn from_model(model: clients::Model) -> Client {
@@ -105,9 +101,8 @@ impl Client {
 }
 
 /// Spends the time of a secret check when there is no client to check against.
-pub fn verify_secret_of_unknown_client(presented: &str) -> bool {
-    let _ = constant_time_eq(sha256_hex(presented.as_bytes()).as_bytes(), NO_SECRET_HASH.as_bytes());
-    false
+pub fn verify_secret_of_unknown_client(key: &ClientSecretKey, presented: &str) -> bool {
+    key.check("", None, presented).is_match()
 }
 
 /// What a new registration needs.
@@ -151,11 +146,14 @@ impl From<&ClientConfig> for NewClient {
     }
 }
 
-fn active_model(client: &NewClient, source: &str, now: i64) -> clients::ActiveModel {
+fn active_model(client: &NewClient, key: &ClientSecretKey, source: &str, now: i64) -> clients::ActiveModel {
     clients::ActiveModel {
         client_id: Set(client.client_id.clone()),
         name: Set(client.name.clone()),
-        secret_hash: Set(client.secret.as_ref().map(|s| sha256_hex(s.as_bytes()))),
+        secret_hash: Set(client
+            .secret
+            .as_ref()
+            .map(|secret| key.verifier(&client.client_id, secret))),
         redirect_uris: Set(serde_json::to_string(&client.redirect_uris).unwrap_or_else(|_| "[]".into())),
         post_logout_redirect_uris: Set(
             serde_json::to_string(&client.post_logout_redirect_uris).unwrap_or_else(|_| "[]".into())
@@ -192,8 +190,11 @@ pub enum ClientStoreError {
 }
 
 /// Makes the database's file-seeded clients exactly those of the configuration file.
+/// Every row is rewritten, its secret verifier included, so a verifier of an earlier
+/// version is replaced at start.
 pub async fn seed_clients_from_config(
     db: &impl ConnectionTrait,
+    key: &ClientSecretKey,
     configured: &[ClientConfig],
     now: i64,
 ) -> Result<(), sea_orm::DbErr> {
@@ -211,7 +212,7 @@ pub async fn seed_clients_from_config(
         let new = NewClient::from(config);
         let previous = clients::Entity::find_by_id(new.client_id.clone()).one(db).await?;
         let created_at = previous.as_ref().map(|p| p.created_at).unwrap_or(now);
-        let model = active_model(&new, "config", created_at);
+        let model = active_model(&new, key, "config", created_at);
         if previous.is_some() {
             clients::Entity::update(model).exec(db).await?;
         } else {
@@ -221,7 +222,12 @@ pub async fn seed_clients_from_config(
     Ok(())
 }
 
-pub async fn add_client(db: &impl ConnectionTrait, client: &NewClient, now: i64) -> Result<(), ClientStoreError> {
+pub async fn add_client(
+    db: &impl ConnectionTrait,
+    key: &ClientSecretKey,
+    client: &NewClient,
+    now: i64,
+) -> Result<(), ClientStoreError> {
     if clients::Entity::find_by_id(client.client_id.clone())
         .one(db)
         .await?
@@ -229,7 +235,7 @@ pub async fn add_client(db: &impl ConnectionTrait, client: &NewClient, now: i64)
     {
         return Err(ClientStoreError::AlreadyExists(client.client_id.clone()));
     }
-    clients::Entity::insert(active_model(client, "cli", now))
+    clients::Entity::insert(active_model(client, key, "cli", now))
         .exec(db)
         .await?;
     Ok(())
@@ -264,15 +270,20 @@ type ClientMap = HashMap<String, Arc<Client>>;
 pub struct ClientRegistry {
     clients: RwLock<Arc<ClientMap>>,
     last_reload: Mutex<Instant>,
+    secret_key: ClientSecretKey,
 }
 
 const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 impl ClientRegistry {
-    pub async fn load(db: &impl ConnectionTrait) -> Result<ClientRegistry, sea_orm::DbErr> {
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        secret_key: ClientSecretKey,
+    ) -> Result<ClientRegistry, sea_orm::DbErr> {
         let registry = ClientRegistry {
             clients: RwLock::new(Arc::new(HashMap::new())),
             last_reload: Mutex::new(Instant::now()),
+            secret_key,
         };
         registry.reload(db).await?;
         Ok(registry)
@@ -289,6 +300,59 @@ impl ClientRegistry {
         }
         if let Ok(mut last) = self.last_reload.lock() {
             *last = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Checks a secret presented by `client` (constant time, the same work whatever the
+    /// outcome).
+    pub fn check_secret(&self, client: &Client, presented: &str) -> SecretMatch {
+        client.check_secret(&self.secret_key, presented)
+    }
+
+    /// Spends the work of a secret check for a client id nobody has.
+    pub fn check_secret_of_unknown_client(&self, presented: &str) -> bool {
+        verify_secret_of_unknown_client(&self.secret_key, presented)
+    }
+
+    /// Rewrites the verifier of `client`, which was of an earlier version (plain
+    /// SHA-256) and has just matched `presented`, as the current keyed one: in the
+    /// database (only if nobody changed it meanwhile) and in memory. Call only once the
+    /// client has authenticated.
+    pub async fn upgrade_secret_verifier(
+        &self,
+        db: &impl ConnectionTrait,
+        client: &Client,
+        presented: &str,
+    ) -> Result<(), sea_orm::DbErr> {
+        let Some(old) = client.secret_hash.as_deref().filter(|old| is_legacy_verifier(old)) else {
+            return Ok(());
+        };
+        let new = self.secret_key.verifier(&client.client_id, presented);
+        let updated = clients::Entity::update_many()
+            .col_expr(clients::Column::SecretHash, Expr::value(new.clone()))
+            .filter(clients::Column::ClientId.eq(client.client_id.as_str()))
+            .filter(clients::Column::SecretHash.eq(old))
+            .exec(db)
+            .await?;
+        if updated.rows_affected != 1 {
+            // Another instance upgraded it, or the client changed: take what is stored.
+            return self.reload(db).await;
+        }
+        tracing::info!(client_id = %client.client_id, "client secret verifier upgraded to a keyed hash");
+        if let Ok(mut guard) = self.clients.write() {
+            let current = guard.get(&client.client_id).cloned();
+            if let Some(current) = current.filter(|c| c.secret_hash.as_deref() == Some(old)) {
+                let mut map = ClientMap::clone(&guard);
+                map.insert(
+                    client.client_id.clone(),
+                    Arc::new(Client {
+                        secret_hash: Some(new),
+                        ..Client::clone(&current)
+                    }),
+                );
+                *guard = Arc::new(map);
+            }
         }
         Ok(())
     }
@@ -322,11 +386,15 @@ impl ClientRegistry {
 mod tests {
     use super::*;
 
+    fn key() -> ClientSecretKey {
+        ClientSecretKey::derive(&crate::crypto::MasterKey::from_bytes([7; 32]))
+    }
+
     fn client(secret: Option<&str>) -> Client {
         Client {
             client_id: "app".into(),
             name: String::new(),
-            secret_hash: secret.map(|s| sha256_hex(s.as_bytes())),
+            secret_hash: secret.map(|s| key().verifier("app", s)),
             redirect_uris: vec!["https://app.example/cb".into()],
             post_logout_redirect_uris: vec![],
             auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
@@ -355,10 +423,10 @@ mod tests {
     #[test]
     fn secrets_are_checked() {
         let app = client(Some("correct horse battery"));
-        assert!(app.verify_secret("correct horse battery"));
-        assert!(!app.verify_secret("correct horse"));
-        assert!(!client(None).verify_secret(""));
-        assert!(!verify_secret_of_unknown_client("anything"));
+        assert_eq!(app.check_secret(&key(), "correct horse battery"), SecretMatch::Current);
+        assert_eq!(app.check_secret(&key(), "correct horse"), SecretMatch::No);
+        assert_eq!(client(None).check_secret(&key(), ""), SecretMatch::No);
+        assert!(!verify_secret_of_unknown_client(&key(), "anything"));
         assert_eq!(app.display_name(), "app");
     }
 }

@@ -28,6 +28,11 @@ pub struct PersonClaims {
     pub email: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The DNs of the same groups (see `DirectoryUser::group_dns`): never released as a
+    /// claim, only matched against administrator groups named by DN. Empty for a record
+    /// written before they were kept, until the next sign-in or directory re-check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_dns: Vec<String>,
     /// The `[ldap.extra_claims]`: claim name -> values (see `DirectoryUser::extra`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, Vec<String>>,
@@ -49,6 +54,7 @@ impl From<&DirectoryUser> for PersonClaims {
             family_name: user.family_name.clone(),
             email: user.email.clone(),
             groups: user.groups.clone(),
+            group_dns: user.group_dns.clone(),
             extra: user.extra.clone(),
         }
     }
@@ -143,7 +149,7 @@ impl Refusal {
 
 /// The directory's answer about a person, judged.
 enum Verdict {
-    Admitted(DirectoryUser),
+    Admitted(Box<DirectoryUser>),
     Refused(Refusal),
     /// The directory could not answer: nothing is known.
     Unknown(DirectoryError),
@@ -151,7 +157,7 @@ enum Verdict {
 
 fn verdict(answer: Result<Option<DirectoryUser>, DirectoryError>) -> Verdict {
     match answer {
-        Ok(Some(user)) => Verdict::Admitted(user),
+        Ok(Some(user)) => Verdict::Admitted(Box::new(user)),
         Ok(None) => Verdict::Refused(Refusal::Gone),
         Err(DirectoryError::AccountDisabled(_)) => Verdict::Refused(Refusal::Disabled),
         Err(DirectoryError::AccountLocked(_)) => Verdict::Refused(Refusal::Locked),
@@ -240,7 +246,7 @@ pub async fn ask_directory_now(checks: &PersonChecks<'_>, id: &str) -> Result<Pe
             store_directory_answer(checks.db, &user, checks.now).await?;
             Ok(Person {
                 id: user.id.clone(),
-                claims: PersonClaims::from(&user),
+                claims: PersonClaims::from(user.as_ref()),
             })
         }
         Verdict::Refused(refusal) => {

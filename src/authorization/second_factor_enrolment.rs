@@ -104,7 +104,7 @@ pub async fn any_administrator_has_second_factor(
     while let Some(models) = batches.fetch_and_next().await? {
         for model in models {
             match serde_json::from_str::<PersonClaims>(&model.claims) {
-                Ok(claims) if admin_groups.admits(&claims.groups) => return Ok(true),
+                Ok(claims) if admin_groups.admits(&claims.groups, &claims.group_dns) => return Ok(true),
                 Ok(_) => {}
                 // Unreadable: counted as an administrator, the side on which the password
                 // alone is not enough.
@@ -137,7 +137,7 @@ pub async fn decide_enrolment(
         (Some(_), None) => SetupLinkProblem::NotLive,
         (None, None) => SetupLinkProblem::Missing,
     };
-    if !ctx.admin_groups.admits(&person.claims.groups) {
+    if !ctx.admin_groups.admits(&person.claims.groups, &person.claims.group_dns) {
         return Ok(EnrolmentDecision::Allowed(EnrolmentBasis::Password));
     }
     if !any_administrator_has_second_factor(ctx.db, ctx.admin_groups).await? {

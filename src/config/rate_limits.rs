@@ -26,18 +26,21 @@ pub struct RateLimitsConfig {
     pub window_seconds: i64,
     /// `POST /token` per client address.
     pub token_per_ip: u32,
-    /// `POST /token` per client (`client_id`); requests answered 401 do not count.
+    /// `POST /token` per client (`client_id`); only requests the client authenticated count.
     pub token_per_client: u32,
     /// `POST /introspect` per client address.
     pub introspect_per_ip: u32,
-    /// `POST /introspect` per client; requests answered 401 do not count.
+    /// `POST /introspect` per client; only requests the client authenticated count.
     pub introspect_per_client: u32,
     /// `POST /revoke` per client address.
     pub revoke_per_ip: u32,
-    /// `POST /revoke` per client; requests answered 401 do not count.
+    /// `POST /revoke` per client; only requests the client authenticated count.
     pub revoke_per_client: u32,
     /// `GET`/`POST /userinfo` per client address.
     pub userinfo_per_ip: u32,
+    /// `GET`/`POST /authorize` per client address: each request may store a pending
+    /// authorization, so a flood of them is refused (with a page) before it costs storage.
+    pub authorize_per_ip: u32,
     /// Sign-in form submissions (`POST /login`) per client address.
     pub login_per_ip: u32,
     /// Second-factor submissions (`POST /login/totp`, `POST /login/totp/enrol`) per
@@ -55,6 +58,10 @@ pub struct RateLimitsConfig {
     /// requests from that address are answered `temporarily_unavailable` until some finish
     /// or expire (`lifetimes.login`). 0 switches the cap off.
     pub pending_authorizations_per_ip: u32,
+    /// IPv6 clients are counted per network of this prefix length (32 to 128): one
+    /// subscriber usually holds a whole /64, so counting each address would give them
+    /// 2^64 budgets. IPv4 addresses (and IPv4-mapped IPv6) are counted one by one.
+    pub ipv6_prefix_length: u8,
 }
 
 impl Default for RateLimitsConfig {
@@ -69,19 +76,21 @@ impl Default for RateLimitsConfig {
             revoke_per_ip: MACHINE_DEFAULT,
             revoke_per_client: MACHINE_DEFAULT,
             userinfo_per_ip: MACHINE_DEFAULT,
+            authorize_per_ip: 600,
             login_per_ip: 300,
             second_factor_per_ip: 30,
             login_failures_per_username: 10,
             login_failures_window_seconds: 900,
             max_tracked_keys: 100_000,
             pending_authorizations_per_ip: 1_000,
+            ipv6_prefix_length: 64,
         }
     }
 }
 
 impl RateLimitsConfig {
     /// Every per-window limit with its key name.
-    pub fn limits(&self) -> [(&'static str, u32); 10] {
+    pub fn limits(&self) -> [(&'static str, u32); 11] {
         [
             ("token_per_ip", self.token_per_ip),
             ("token_per_client", self.token_per_client),
@@ -90,6 +99,7 @@ impl RateLimitsConfig {
             ("revoke_per_ip", self.revoke_per_ip),
             ("revoke_per_client", self.revoke_per_client),
             ("userinfo_per_ip", self.userinfo_per_ip),
+            ("authorize_per_ip", self.authorize_per_ip),
             ("login_per_ip", self.login_per_ip),
             ("second_factor_per_ip", self.second_factor_per_ip),
             ("login_failures_per_username", self.login_failures_per_username),
@@ -118,6 +128,9 @@ impl RateLimitsConfig {
         if !(1_000..=10_000_000).contains(&self.max_tracked_keys) {
             problems.push("`rate_limits.max_tracked_keys` must be between 1000 and 10000000".into());
         }
+        if !(32..=128).contains(&self.ipv6_prefix_length) {
+            problems.push("`rate_limits.ipv6_prefix_length` must be between 32 and 128".into());
+        }
     }
 }
 
@@ -140,11 +153,13 @@ mod tests {
             token_per_client: MAX_LIMIT + 1,
             second_factor_per_ip: u32::MAX,
             max_tracked_keys: 10,
+            ipv6_prefix_length: 31,
             ..RateLimitsConfig::default()
         };
         let mut problems = Vec::new();
         config.validate(&mut problems);
-        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert_eq!(problems.len(), 6, "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("ipv6_prefix_length")));
         assert!(problems.iter().any(|p| p.contains("rate_limits.window_seconds")));
         assert!(problems.iter().any(|p| p.contains("login_failures_window_seconds")));
         assert!(problems.iter().any(|p| p.contains("token_per_client")));

@@ -84,6 +84,19 @@ fn client_rules_are_checked() {
 }
 
 #[test]
+fn client_secrets_and_redirect_uris_have_size_limits() {
+    let long_uri = format!("https://app/cb?{}", "x".repeat(2048));
+    let long_secret = "s".repeat(513);
+    let text = format!(
+        "{MINIMAL}\n[[clients]]\nclient_id = \"app\"\nsecret = \"{long_secret}\"\nredirect_uris = [\"{long_uri}\"]\n"
+    );
+    let all = load(&text, vec![]).unwrap_err().problems.join("\n");
+    assert!(all.contains("`secret` must be at most 512 bytes"), "{all}");
+    assert!(all.contains("is longer than 2048 bytes"), "{all}");
+    assert!(crate::config::validate_redirect_uri("https://app/cb").is_ok());
+}
+
+#[test]
 fn missing_required_file_is_an_error() {
     let err = Config::load(Path::new("/nonexistent/gatehouse.toml"), true, Vec::new()).unwrap_err();
     assert!(err.problems[0].contains("cannot read"));

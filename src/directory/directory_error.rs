@@ -13,6 +13,9 @@ pub enum CredentialFailure {
     WrongPassword,
     #[error("the password is empty")]
     EmptyPassword,
+    /// Longer than `MAX_PASSWORD_BYTES`: refused without asking the directory.
+    #[error("the password is longer than any the directory is asked to check")]
+    PasswordTooLong,
     /// The directory refused the password check of an account it lists as disabled, so
     /// whether the password was right is unknown (and must not be told).
     #[error("the directory refused the password check of a disabled account")]

@@ -18,8 +18,13 @@ pub struct DirectoryUser {
     pub family_name: Option<String>,
     pub email: Option<String>,
     /// Group names (or DNs, per `ldap.groups.value`), nested groups included, sorted,
-    /// without duplicates.
+    /// without duplicates: the `groups` claim.
     pub groups: Vec<String>,
+    /// The DNs of the same groups, as the server spelt them, sorted, one per group (DNs
+    /// that differ only in case or spacing count once). What administrator groups named by
+    /// DN are matched against, so that two groups with one name in different places of
+    /// the directory are never confused.
+    pub group_dns: Vec<String>,
     /// The claims configured in `[ldap.extra_claims]`: claim name -> the attribute's
     /// non-blank values in the directory's order (binary values as a UUID for 16 bytes,
     /// else lowercase hex). A claim whose attribute is absent or empty is left out.

@@ -74,6 +74,7 @@ pub(crate) fn map_user(
         family_name: first_text(entry, &attributes.family_name),
         email: first_text(entry, &attributes.email),
         groups: sorted_unique(groups),
+        group_dns: Vec::new(),
         extra,
     })
 }
@@ -397,6 +398,7 @@ mod tests {
                 family_name: None,
                 email: None,
                 groups: vec!["admins".into(), "staff".into()],
+                group_dns: Vec::new(),
                 extra: BTreeMap::new(),
             }
         );

@@ -14,7 +14,7 @@ use super::directory_user::DirectoryUser;
 use super::entry_mapping::{
     attempt_identity, group_from_entry, map_user, member_of_groups, requested_attributes, stable_id,
 };
-use super::nested_groups::{claim_values, with_ancestors, GroupRef, MAX_GROUPS};
+use super::nested_groups::{claim_values, group_dns, with_ancestors, GroupRef, MAX_GROUPS};
 use super::search_filters::{group_search_filter, id_search_filter, parent_groups_filter, user_search_filter};
 use super::server_set::ServerSet;
 use super::{AttemptGate, AttemptSubject, Directory};
@@ -23,7 +23,10 @@ use crate::config::{GroupSource, LdapConfig};
 
 /// Longer sign-in names are refused without a search (they cannot be real, and the
 /// filter would grow with them).
-const MAX_USERNAME_BYTES: usize = 256;
+pub const MAX_USERNAME_BYTES: usize = 256;
+/// Longer passwords are refused without a bind: far beyond any passphrase, and nobody's
+/// 64 KB form should travel to the directory server.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longer ids are not looked up either.
 const MAX_ID_BYTES: usize = 256;
 /// Two entries are enough to know that a name is ambiguous.
@@ -259,9 +262,9 @@ impl LdapDirectory {
         Ok(parents)
     }
 
-    /// The `groups` claim for `entry`: its groups from the configured source, nested groups
-    /// followed to `groups.nested_depth` levels, as names or DNs.
-    async fn groups_of(&self, entry: &SearchEntry, username: &str) -> Result<Vec<String>, DirectoryError> {
+    /// The groups of `entry`: from the configured source, nested groups followed to
+    /// `groups.nested_depth` levels.
+    async fn groups_of(&self, entry: &SearchEntry, username: &str) -> Result<Vec<GroupRef>, DirectoryError> {
         let groups = &self.config.groups;
         let found = match self.config.group_source() {
             GroupSource::None => return Ok(Vec::new()),
@@ -295,13 +298,16 @@ impl LdapDirectory {
                 .await?
             }
         };
-        Ok(claim_values(&found, groups.value))
+        Ok(found)
     }
 
-    /// The person as the claims need them, groups included.
+    /// The person as the claims need them, groups included: the `groups` claim (names or
+    /// DNs, as configured) and the groups' DNs.
     async fn directory_user(&self, entry: &SearchEntry, typed_username: &str) -> Result<DirectoryUser, DirectoryError> {
         let mut user = map_user(entry, &self.config, typed_username, Vec::new())?;
-        user.groups = self.groups_of(entry, &user.username).await?;
+        let found = self.groups_of(entry, &user.username).await?;
+        user.groups = claim_values(&found, self.config.groups.value);
+        user.group_dns = group_dns(&found);
         Ok(user)
     }
 
@@ -441,6 +447,9 @@ impl Directory for LdapDirectory {
         // An empty password would make a successful "unauthenticated bind" (RFC 4513 5.1.2).
         if password.is_empty() {
             return Err(DirectoryError::InvalidCredentials(CredentialFailure::EmptyPassword));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(DirectoryError::InvalidCredentials(CredentialFailure::PasswordTooLong));
         }
         // No real sign-in name is blank, absurdly long or holds control characters (some
         // matching rules would ignore a trailing NUL, so "alice\0" is refused here).

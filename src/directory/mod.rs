@@ -24,7 +24,8 @@ pub use connection_test::{test_connection, ConnectionReport, ConnectionStep};
 pub use directory_error::{CredentialFailure, DirectoryError};
 pub use directory_handle::DirectoryHandle;
 pub use directory_user::DirectoryUser;
-pub use ldap_directory::LdapDirectory;
+pub use ldap_directory::{LdapDirectory, MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES};
+pub use nested_groups::{dn_key, is_distinguished_name};
 pub use sign_in_attempts::{AdmitEveryAttempt, AttemptGate, AttemptRefused, AttemptSubject};
 
 /// A directory people sign in against.

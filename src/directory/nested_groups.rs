@@ -72,10 +72,60 @@ pub(crate) fn claim_values(groups: &[GroupRef], value: GroupValue) -> Vec<String
     values
 }
 
+/// The groups' DNs: sorted, one per group ([`dn_key`]), as the server spelt them.
+pub(crate) fn group_dns(groups: &[GroupRef]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut dns: Vec<String> = groups
+        .iter()
+        .filter(|group| seen.insert(dn_key(&group.dn)))
+        .map(|group| group.dn.clone())
+        .collect();
+    dns.sort();
+    dns
+}
+
+/// Whether `text` reads as a distinguished name (RFC 4514): one or more RDNs separated by
+/// unescaped commas, each one or more `attribute=value` pairs (joined by `+`) with an
+/// attribute name (`cn`, `ou`, an OID) and a value that is not empty.
+pub fn is_distinguished_name(text: &str) -> bool {
+    let mut pairs = Vec::new();
+    let mut current = String::new();
+    let mut escaped = false;
+    for c in text.trim().chars() {
+        if escaped {
+            escaped = false;
+            current.push(c);
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                current.push(c);
+            }
+            ',' | '+' => pairs.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if escaped {
+        return false;
+    }
+    pairs.push(current);
+    pairs.iter().all(|pair| {
+        let Some((attribute, value)) = pair.split_once('=') else {
+            return false;
+        };
+        let attribute = attribute.trim();
+        let name = attribute.starts_with(|c: char| c.is_ascii_alphabetic())
+            && attribute.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let oid = !attribute.is_empty() && attribute.chars().all(|c| c.is_ascii_digit() || c == '.');
+        (name || oid) && !value.trim().is_empty()
+    })
+}
+
 /// DNs compare without regard to case or to spaces around `,` and `=`
 /// (`CN=Loop A, OU=Groups` is `cn=loop a,ou=groups`), which is how servers differ in
 /// spelling the same DN between an entry and a memberOf value.
-pub(crate) fn dn_key(dn: &str) -> String {
+pub fn dn_key(dn: &str) -> String {
     let mut key = String::with_capacity(dn.len());
     let mut chars = dn.trim().chars().peekable();
     let mut escaped = false;
@@ -247,6 +297,37 @@ mod tests {
             claim_values(&groups, GroupValue::Dn),
             ["cn=admins,ou=groups,dc=x", "cn=staff,ou=groups,dc=x"]
         );
+    }
+
+    #[test]
+    fn group_dns_are_sorted_and_counted_once() {
+        let groups = [group("cn=b,dc=x"), group("cn=a,dc=x"), group("CN=B, DC=x")];
+        assert_eq!(group_dns(&groups), ["cn=a,dc=x", "cn=b,dc=x"]);
+    }
+
+    #[test]
+    fn distinguished_names_are_told_from_names() {
+        for dn in [
+            "cn=gatehouse-admins,ou=groups,dc=example,dc=org",
+            "CN=Admins, OU=Groups, DC=example, DC=org",
+            "cn=Ops\\, Europe,dc=x",
+            "cn=a+ou=b,dc=x",
+            "2.5.4.3=admins,dc=x",
+        ] {
+            assert!(is_distinguished_name(dn), "{dn}");
+        }
+        for not_dn in [
+            "admins",
+            "",
+            "cn=admins,ou groups",
+            "cn=,dc=x",
+            "=admins,dc=x",
+            "cn=admins,,dc=x",
+            "cn=trailing\\",
+            "c n=x",
+        ] {
+            assert!(!is_distinguished_name(not_dn), "{not_dn}");
+        }
     }
 
     #[test]

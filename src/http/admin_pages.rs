@@ -114,6 +114,9 @@ pub struct LdapSettingsPage {
     pub sample_username: String,
     /// A new password was typed: it was used, but is not shown again.
     pub password_typed: bool,
+    /// The servers, bind DN or TLS settings differ from the stored ones and no password
+    /// was typed: the stored one is not sent there, so it must be typed again.
+    pub password_needed: bool,
     pub report: Option<ConnectionReportView>,
     /// Every validation problem of the last save attempt.
     pub problems: Vec<String>,
@@ -140,6 +143,8 @@ pub struct SetupPage {
     pub sample_username: String,
     /// A new password was typed: it was used, but is not shown again.
     pub password_typed: bool,
+    /// The stored password cannot go to the servers or account the form names: type it.
+    pub password_needed: bool,
     pub report: Option<ConnectionReportView>,
     pub problems: Vec<String>,
 }
@@ -203,6 +208,7 @@ mod tests {
             password_stored: true,
             sample_username: "alice".into(),
             password_typed: false,
+            password_needed: true,
             report: Some(report()),
             problems: vec!["`ldap.base_dn` is required".into()],
             saved: false,
@@ -220,6 +226,18 @@ mod tests {
         assert!(!html.contains("<b>refused</b>"), "report details are escaped");
         assert!(html.contains("`ldap.base_dn` is required") || html.contains("&#96;ldap.base_dn&#96; is required"));
         assert_eq!(count(&html, ".step-failed"), 1);
+        assert_eq!(
+            count(&html, "#bind_password_needed"),
+            1,
+            "the password is asked for again"
+        );
+        assert_eq!(
+            count(
+                &html,
+                "input[name=bind_password][aria-describedby=bind_password_needed]"
+            ),
+            1
+        );
     }
 
     #[test]
@@ -236,14 +254,19 @@ mod tests {
             password_stored: false,
             sample_username: String::new(),
             password_typed: false,
+            password_needed: false,
             report: None,
             problems: Vec::new(),
         };
         let html = page.render().expect("renders");
         assert_eq!(count(&html, r#"input[type=hidden][name=token][value=setup-token]"#), 1);
         assert_eq!(count(&html, r#"input[type=hidden][name=csrf_token][value=csrf-2]"#), 1);
-        assert_eq!(count(&html, r#"input[name=admin_groups][value=admins]"#), 1);
+        let groups = Selector::parse("textarea[name=admin_groups]").expect("valid selector");
+        let document = Html::parse_document(&html);
+        let typed: Vec<String> = document.select(&groups).map(|area| area.text().collect()).collect();
+        assert_eq!(typed, ["admins"]);
         assert_eq!(count(&html, r#"input[name=change_ldap][checked]"#), 0);
         assert_eq!(count(&html, ".demo-banner"), 1);
+        assert_eq!(count(&html, "#bind_password_needed"), 0);
     }
 }

@@ -1,17 +1,25 @@
 //! The rate limits at the HTTP edge: a middleware wrapped around `/token`, `/introspect`,
-//! `/revoke`, `/userinfo`, `/login` and the second-factor pages (see `app::routes`).
+//! `/revoke`, `/userinfo`, `/authorize`, `/login` and the second-factor pages (see
+//! `app::routes`).
 //!
 //! Every response of those endpoints carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`
 //! and `X-RateLimit-Reset` (seconds until the window ends) for the bucket closest to its
 //! limit. Over a limit the answer is 429 with `Retry-After`: a JSON OAuth error on the
-//! protocol endpoints, a page a person understands on the sign-in pages.
+//! protocol endpoints, a page a person understands on the browser endpoints
+//! (`/authorize` and the sign-in pages).
 //!
-//! Buckets: per client address on every endpoint; per client (`client_id` from the Basic
-//! header or the form body) on `/token`, `/introspect` and `/revoke`. A request answered
-//! 401 does not count against its client, so nobody can use up a client's budget by
-//! sending it wrong credentials; and only registered clients get a bucket. The sign-in
-//! pages count form submissions (POST) only; showing the form (GET) counts nothing but
-//! still reports the headers. CORS preflights (OPTIONS) pass untouched.
+//! Buckets: per client address on every endpoint (an IPv6 address counts by its network,
+//! `[rate_limits] ipv6_prefix_length`, see `RateLimiter::address_key`); per client on
+//! `/token`, `/introspect` and `/revoke`. A request counts against a client only once that
+//! client authenticated: client authentication marks the request
+//! ([`mark_authenticated_client`]) and only a marked request is recorded, so nobody can
+//! use up a client's budget with wrong credentials, malformed requests or anything else
+//! answered before authentication. A client's exhausted budget is still enforced on every
+//! request naming it (`client_id` from the Basic header or the form body), before the body
+//! is handled. The sign-in pages count form submissions (POST) only; showing the form
+//! (GET) counts nothing but still reports the headers. `/authorize` counts every request,
+//! GET and POST: each one may store a pending authorization. CORS preflights (OPTIONS)
+//! pass untouched.
 
 use std::future::{ready, Ready};
 use std::rc::Rc;
@@ -21,7 +29,7 @@ use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceRes
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
+use actix_web::{web, Error, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
@@ -30,6 +38,7 @@ use futures_util::StreamExt;
 use super::page_response::PageError;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
+use crate::config::MAX_CLIENT_ID_BYTES;
 use crate::ratelimit::{Admission, Quota, Rule};
 
 pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -38,8 +47,6 @@ pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-r
 
 /// The largest body read to find a `client_id` (the server accepts no larger form).
 const BODY_PEEK_LIMIT: usize = 64 * 1024;
-/// Longest `client_id` that can be registered (see `config::validate_client_id`).
-const MAX_CLIENT_ID_LEN: usize = 128;
 
 /// The endpoints with limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +59,8 @@ pub enum LimitedEndpoint {
     Login,
     /// `/login/totp` and `/login/totp/enrol`.
     SecondFactor,
+    /// `/authorize`, GET and POST.
+    Authorize,
 }
 
 impl LimitedEndpoint {
@@ -63,6 +72,7 @@ impl LimitedEndpoint {
             LimitedEndpoint::Userinfo => Rule::UserinfoPerIp,
             LimitedEndpoint::Login => Rule::LoginPerIp,
             LimitedEndpoint::SecondFactor => Rule::SecondFactorPerIp,
+            LimitedEndpoint::Authorize => Rule::AuthorizePerIp,
         }
     }
 
@@ -71,20 +81,26 @@ impl LimitedEndpoint {
             LimitedEndpoint::Token => Some(Rule::TokenPerClient),
             LimitedEndpoint::Introspect => Some(Rule::IntrospectPerClient),
             LimitedEndpoint::Revoke => Some(Rule::RevokePerClient),
-            LimitedEndpoint::Userinfo | LimitedEndpoint::Login | LimitedEndpoint::SecondFactor => None,
+            LimitedEndpoint::Userinfo
+            | LimitedEndpoint::Login
+            | LimitedEndpoint::SecondFactor
+            | LimitedEndpoint::Authorize => None,
         }
     }
 
+    /// Browser endpoints answer a 429 with a page.
     fn is_page(self) -> bool {
-        matches!(self, LimitedEndpoint::Login | LimitedEndpoint::SecondFactor)
+        matches!(
+            self,
+            LimitedEndpoint::Login | LimitedEndpoint::SecondFactor | LimitedEndpoint::Authorize
+        )
     }
 
-    /// Whether a request with `method` counts: pages count submissions only.
+    /// Whether a request with `method` counts: the sign-in pages count submissions only.
     fn counts(self, method: &Method) -> bool {
-        if self.is_page() {
-            method == Method::POST
-        } else {
-            method != Method::OPTIONS
+        match self {
+            LimitedEndpoint::Login | LimitedEndpoint::SecondFactor => method == Method::POST,
+            _ => method != Method::OPTIONS,
         }
     }
 }
@@ -147,6 +163,38 @@ struct Bucket {
     key: String,
 }
 
+/// The client that authenticated a request, as client authentication marks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedClient {
+    pub client_id: String,
+    /// A public client proves nothing but its id: its budget is kept per address too.
+    pub public: bool,
+}
+
+/// Marks `req` as authenticated by `client_id`: from now on it counts against that
+/// client's budget. Called by client authentication once the client is proven (secret
+/// right, address allowed), and nowhere else.
+pub fn mark_authenticated_client(req: &HttpRequest, client_id: &str, public: bool) {
+    req.extensions_mut().insert(AuthenticatedClient {
+        client_id: client_id.to_string(),
+        public,
+    });
+}
+
+fn authenticated_client(req: &HttpRequest) -> Option<AuthenticatedClient> {
+    req.extensions().get::<AuthenticatedClient>().cloned()
+}
+
+/// The client bucket's key: the client id; for a public client (anyone can send its
+/// `client_id`) the id *and* address, so a stranger can spend only their own share.
+fn client_bucket_key(client_id: &str, public: bool, address_key: &str) -> String {
+    if public {
+        format!("{client_id} from {address_key}")
+    } else {
+        client_id.to_string()
+    }
+}
+
 async fn limit_request<S, B>(
     service: Rc<S>,
     endpoint: LimitedEndpoint,
@@ -168,9 +216,7 @@ where
     let counts = endpoint.counts(req.method());
     let ip = Bucket {
         rule: endpoint.ip_rule(),
-        key: state
-            .client_ip(req.request())
-            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+        key: limiter.address_key(state.client_ip(req.request())),
     };
 
     // An address already over its limit is refused before its body is read.
@@ -220,13 +266,16 @@ where
         Ok(response) => response.map_into_left_body(),
         Err(error) => ServiceResponse::from_err(error, http_request).map_into_right_body(),
     };
-    // Wrong client credentials never use up the client's budget.
-    if let Some(client) = &client {
-        if response.status() != StatusCode::UNAUTHORIZED {
-            if let Some(client_quota) = limiter.record(client.rule, &client.key, now) {
-                let ip_quota = limiter.peek(ip.rule, &ip.key, now);
-                quota = Some(ip_quota.map_or(client_quota, |ip_quota| client_quota.tighter(ip_quota)));
-            }
+    // Only a request its client authenticated counts against the client.
+    let proven = endpoint
+        .client_rule()
+        .filter(|_| counts)
+        .zip(authenticated_client(response.request()));
+    if let Some((rule, proven)) = proven {
+        let key = client_bucket_key(&proven.client_id, proven.public, &ip.key);
+        if let Some(client_quota) = limiter.record(rule, &key, now) {
+            let ip_quota = limiter.peek(ip.rule, &ip.key, now);
+            quota = Some(ip_quota.map_or(client_quota, |ip_quota| client_quota.tighter(ip_quota)));
         }
     }
     if let Some(quota) = quota {
@@ -384,18 +433,15 @@ fn basic_client_id(value: &str) -> Option<String> {
     Some(id.into_owned())
 }
 
-/// The bucket key for a registered client; `None` for an id no client has (its request
-/// is going to be refused as `invalid_client` anyway), so unknown ids create no counters.
-/// The client bucket's key for a registered client: its id. A public client proves
-/// nothing about itself (anyone can send its `client_id`), so its budget is kept per
-/// client *and* address: a stranger can spend only their own share.
+/// The bucket key of the registered client a request names (to enforce a budget already
+/// spent); `None` for an id no client has (its request is going to be refused as
+/// `invalid_client` anyway).
 async fn registered_client(state: &AppState, client_id: &str, ip_key: &str) -> Option<String> {
-    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
+    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_BYTES {
         return None;
     }
     match state.clients.find(&state.db, client_id).await {
-        Ok(Some(client)) if client.is_public() => Some(format!("{} from {ip_key}", client.client_id)),
-        Ok(Some(client)) => Some(client.client_id.clone()),
+        Ok(Some(client)) => Some(client_bucket_key(&client.client_id, client.is_public(), ip_key)),
         Ok(None) => None,
         Err(error) => {
             tracing::warn!(error = %error, "could not look up a client for its rate limit");
@@ -421,6 +467,9 @@ mod tests {
         assert!(LimitedEndpoint::Login.counts(&Method::POST));
         assert!(!LimitedEndpoint::Login.counts(&Method::GET));
         assert!(LimitedEndpoint::Userinfo.counts(&Method::GET));
+        assert!(LimitedEndpoint::Authorize.counts(&Method::GET));
+        assert!(LimitedEndpoint::Authorize.counts(&Method::POST));
+        assert!(LimitedEndpoint::Authorize.is_page());
         assert!(!LimitedEndpoint::Token.counts(&Method::OPTIONS));
     }
 

@@ -1,5 +1,6 @@
 //! `GET/POST /authorize` (OpenID Connect Core 3.1.2). A bad client or redirect URI gets an
-//! error page and never a redirect; every later error goes back to the redirect URI.
+//! error page and never a redirect; every later error goes back to the redirect URI. Every
+//! parameter is bounded (`authorization::parameter_limits`) before anything is stored.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -54,7 +55,8 @@ async fn authorize(state: &AppState, req: &HttpRequest, raw: RawParameters) -> R
             let location = response_to(
                 state.issuer(),
                 redirect_uri,
-                raw.get("state"),
+                // An over-long state is the error itself: it is not echoed.
+                raw.get_within_limit("state"),
                 &[("error", error.error), ("error_description", &error.description)],
             );
             return Ok(redirect_found(&location));

@@ -1,6 +1,8 @@
 //! Client authentication at the token, revocation and introspection endpoints (RFC 6749
 //! 2.3.1): `client_secret_basic`, `client_secret_post`, or `none` for public clients (which
 //! then must use PKCE). A client with an address allowlist is refused from anywhere else.
+//! A request that passes is marked as its client's (see `http::rate_limit`): only such
+//! requests count against the client's rate limit.
 
 use std::sync::Arc;
 
@@ -13,7 +15,9 @@ use super::oauth_error::OAuthError;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
 use crate::authorization::authorize_request::RawParameters;
-use crate::authorization::client_registry::{verify_secret_of_unknown_client, Client};
+use crate::authorization::client_registry::Client;
+use crate::authorization::client_secret::SecretMatch;
+use crate::http::rate_limit::mark_authenticated_client;
 
 /// Credentials as presented, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -77,8 +81,19 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     Some((id, decode(secret)?))
 }
 
+/// The one answer to every failed client authentication. Unknown client, wrong secret,
+/// right secret from an address the client may not use: all the same to the caller, so
+/// the answer tells nobody which part was wrong (the allowlist must not become an oracle
+/// for guessing a secret from anywhere).
+fn authentication_failed() -> OAuthError {
+    OAuthError::invalid_client("client authentication failed")
+}
+
 /// Authenticates the client of a token, revocation or introspection request, then checks
-/// the client's address allowlist against where the request comes from.
+/// the client's address allowlist against where the request comes from. The secret is
+/// checked first in every case (the same work whatever follows), and a failure of either
+/// check gets the same answer; the audit trail records an address refusal with whether
+/// the credentials were valid.
 pub async fn authenticate_client(
     state: &AppState,
     req: &HttpRequest,
@@ -98,18 +113,16 @@ pub async fn authenticate_client(
     let client = state.clients.find(&state.db, client_id).await?;
     let Some(client) = client else {
         if let Some(secret) = secret {
-            verify_secret_of_unknown_client(secret);
+            state.clients.check_secret_of_unknown_client(secret);
         }
-        return Err(OAuthError::invalid_client("client authentication failed"));
+        return Err(authentication_failed());
     };
-    let authenticated = match secret {
-        Some(secret) => !client.is_public() && client.verify_secret(secret),
-        None => client.is_public(),
+    let secret_match = match secret {
+        Some(secret) if !client.is_public() => state.clients.check_secret(&client, secret),
+        Some(_) => SecretMatch::No,
+        None if client.is_public() => SecretMatch::Current,
+        None => SecretMatch::No,
     };
-    if !authenticated {
-        tracing::info!(client_id = %client.client_id, "client authentication failed");
-        return Err(OAuthError::invalid_client("client authentication failed"));
-    }
     let ip = state.client_ip(req);
     let permitted = match ip {
         Some(ip) => client.allowed_ips.permits(ip),
@@ -123,13 +136,24 @@ pub async fn authenticate_client(
             AuditEvent::ClientAddressRefused {
                 client_id: client.client_id.clone(),
                 ip,
+                credentials: if secret_match.is_match() { "valid" } else { "invalid" },
             },
             state.now(),
         );
-        return Err(OAuthError::invalid_client(
-            "this client may not be used from this address",
-        ));
+        return Err(authentication_failed());
     }
+    if !secret_match.is_match() {
+        tracing::info!(client_id = %client.client_id, "client authentication failed");
+        return Err(authentication_failed());
+    }
+    if let (SecretMatch::Legacy, Some(secret)) = (secret_match, secret) {
+        if let Err(error) = state.clients.upgrade_secret_verifier(&state.db, &client, secret).await {
+            // The secret was right; the upgrade is tried again at the next request.
+            tracing::warn!(client_id = %client.client_id, error = %error, "could not upgrade a client secret verifier");
+        }
+    }
+    // Proven: from here on the request counts against this client's budget.
+    mark_authenticated_client(req, &client.client_id, client.is_public());
     Ok(client)
 }
 

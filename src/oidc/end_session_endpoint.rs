@@ -54,6 +54,9 @@ async fn logout(
     raw: RawParameters,
     posted: bool,
 ) -> Result<HttpResponse, PageError> {
+    if let Some(problem) = raw.size_problem() {
+        return Err(invalid(&problem.sentence()));
+    }
     if let Some(name) = raw.first_duplicate() {
         return Err(invalid(&format!("The {name} parameter is repeated.")));
     }

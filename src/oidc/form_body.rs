@@ -17,7 +17,8 @@ pub fn is_form_body(req: &HttpRequest) -> bool {
 }
 
 /// The parameters of a form-encoded protocol request (`/token`, `/revoke`,
-/// `/introspect`): `invalid_request` for another content type or a repeated parameter.
+/// `/introspect`): `invalid_request` for another content type, a parameter over its
+/// limit, too many parameters (`authorization::parameter_limits`) or a repeated one.
 /// `request` names the request in the error ("token request").
 pub fn read_protocol_form(req: &HttpRequest, body: &[u8], request: &str) -> Result<RawParameters, OAuthError> {
     if !is_form_body(req) {
@@ -26,6 +27,9 @@ pub fn read_protocol_form(req: &HttpRequest, body: &[u8], request: &str) -> Resu
         )));
     }
     let params = parse_form(body);
+    if let Some(problem) = params.size_problem() {
+        return Err(OAuthError::invalid_request(problem.to_string()));
+    }
     if let Some(name) = params.first_duplicate() {
         return Err(OAuthError::invalid_request(format!("the {name} parameter is repeated")));
     }

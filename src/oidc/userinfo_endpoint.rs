@@ -101,6 +101,11 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
     };
     let from_body = if req.method() == actix_web::http::Method::POST && is_form_body(req) {
         let params = parse_form(body);
+        if params.size_problem().is_some() {
+            return Err(BearerError::InvalidRequest(
+                "the request has a parameter over its limit, or too many parameters",
+            ));
+        }
         if params.is_duplicated("access_token") {
             return Err(BearerError::InvalidRequest("access_token is repeated"));
         }

@@ -5,8 +5,8 @@
 //! (`login_failures`, see [`SignInAttempts`]), so that limit holds across every instance.
 //!
 //! Time comes from the caller (the app clock), never from the system, and the memory used
-//! stays bounded: expired counters are dropped, and past `max_tracked_keys` the oldest
-//! counter gives way.
+//! stays bounded: expired counters are dropped, and past `max_tracked_keys` the counter
+//! whose window started first gives way, in constant time (see `window_counter`).
 
 mod login_failures;
 mod window_counter;
@@ -17,9 +17,12 @@ pub use login_failures::{
 };
 pub use window_counter::{Admission, Quota};
 
+use std::net::IpAddr;
+
+use ipnet::Ipv6Net;
 use window_counter::WindowCounters;
 
-use crate::config::RateLimitsConfig;
+use crate::config::{canonical_ip, RateLimitsConfig};
 
 /// One limit: what is counted, and by what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +36,7 @@ pub enum Rule {
     UserinfoPerIp,
     LoginPerIp,
     SecondFactorPerIp,
+    AuthorizePerIp,
 }
 
 impl Rule {
@@ -48,6 +52,7 @@ impl Rule {
             Rule::UserinfoPerIp => "userinfo_per_ip",
             Rule::LoginPerIp => "login_per_ip",
             Rule::SecondFactorPerIp => "second_factor_per_ip",
+            Rule::AuthorizePerIp => "authorize_per_ip",
         }
     }
 
@@ -62,6 +67,7 @@ impl Rule {
             Rule::UserinfoPerIp => config.userinfo_per_ip,
             Rule::LoginPerIp => config.login_per_ip,
             Rule::SecondFactorPerIp => config.second_factor_per_ip,
+            Rule::AuthorizePerIp => config.authorize_per_ip,
         }
     }
 }
@@ -127,15 +133,52 @@ impl RateLimiter {
         })
     }
 
+    /// The key that counts requests from `ip`: an IPv4 address (IPv4-mapped IPv6
+    /// included) on its own, an IPv6 address by its network of `ipv6_prefix_length`
+    /// (`2001:db8:1:2::/64`), `unknown` without an address.
+    pub fn address_key(&self, ip: Option<IpAddr>) -> String {
+        address_key(ip, self.config.ipv6_prefix_length)
+    }
+
     /// How many counters are held right now (for tests and metrics).
     pub fn tracked_keys(&self) -> usize {
         self.counters.len()
     }
 }
 
+/// See [`RateLimiter::address_key`].
+pub fn address_key(ip: Option<IpAddr>, ipv6_prefix_length: u8) -> String {
+    match ip.map(canonical_ip) {
+        None => "unknown".to_string(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) if ipv6_prefix_length >= 128 => v6.to_string(),
+        // The length is validated (32..=128) at start; anything out of range counts the
+        // whole address rather than failing.
+        Some(IpAddr::V6(v6)) => Ipv6Net::new(v6, ipv6_prefix_length)
+            .map(|net| net.trunc().to_string())
+            .unwrap_or_else(|_| v6.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(ip: &str, prefix: u8) -> String {
+        address_key(Some(ip.parse().unwrap()), prefix)
+    }
+
+    #[test]
+    fn ipv6_addresses_are_counted_by_prefix_and_ipv4_by_address() {
+        assert_eq!(key("2001:db8:1:2::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff", 64), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1", 64), key("2001:db8:1:2::1", 64));
+        assert_eq!(key("2001:db8:1:ffff::1", 48), "2001:db8:1::/48");
+        assert_eq!(key("2001:db8:1:2::1", 128), "2001:db8:1:2::1");
+        assert_eq!(key("203.0.113.9", 64), "203.0.113.9");
+        assert_eq!(key("::ffff:203.0.113.9", 64), "203.0.113.9", "IPv4-mapped is IPv4");
+        assert_eq!(address_key(None, 64), "unknown");
+    }
 
     fn limiter(change: impl FnOnce(&mut RateLimitsConfig)) -> RateLimiter {
         let mut config = RateLimitsConfig::default();

@@ -1,15 +1,25 @@
 //! Fixed-window counters in memory, sharded by key so concurrent requests rarely wait on
 //! the same lock. A window starts with a key's first counted request and lasts
 //! `window` seconds; then the count starts again from zero.
+//!
+//! Memory is bounded and every operation is O(1): each shard keeps its counters in the
+//! order their windows started (a linked hash map: a window that starts again moves to
+//! the back), so when a shard is full the counter at the front, the one whose window
+//! started first (and so the first to expire), gives way at once. No scan, ever.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
+
+use hashlink::LinkedHashMap;
 
 use super::Rule;
 
 const SHARDS: usize = 16;
+
+/// Expired counters dropped from a shard's front on each new key, besides the one that
+/// makes room: enough to keep stale counters from lingering, few enough to stay O(1).
+const EXPIRED_SWEEP: usize = 4;
 
 /// Where a key stands in its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,23 +69,33 @@ struct Window {
     refusal_reported: bool,
 }
 
-type Shard = HashMap<CounterKey, Window>;
+/// Counters in the order their windows started (front: the earliest). SipHash with a
+/// random key, as the keys come from clients.
+type Shard = LinkedHashMap<CounterKey, Window, RandomState>;
 
 #[derive(Debug)]
 pub(super) struct WindowCounters {
     window: i64,
     shard_capacity: usize,
     hasher: RandomState,
-    shards: [Mutex<Shard>; SHARDS],
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl WindowCounters {
     pub(super) fn new(window: i64, max_keys: usize) -> WindowCounters {
+        WindowCounters::with_shards(window, max_keys, SHARDS)
+    }
+
+    /// At most `max_keys` counters over `shards` shards (each holds `max_keys / shards`).
+    fn with_shards(window: i64, max_keys: usize, shards: usize) -> WindowCounters {
+        let shards = shards.max(1);
         WindowCounters {
             window: window.max(1),
-            shard_capacity: (max_keys / SHARDS).max(1),
+            shard_capacity: (max_keys / shards).max(1),
             hasher: RandomState::new(),
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            shards: (0..shards)
+                .map(|_| Mutex::new(LinkedHashMap::with_hasher(RandomState::new())))
+                .collect(),
         }
     }
 
@@ -84,7 +104,8 @@ impl WindowCounters {
     }
 
     fn lock(&self, key: &CounterKey) -> MutexGuard<'_, Shard> {
-        let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
+        let index = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
+        // Reduced modulo the number of shards, so always in range.
         lock_shard(&self.shards[index])
     }
 
@@ -150,42 +171,45 @@ impl WindowCounters {
         self.quota(Some(&window), limit, now)
     }
 
-    /// Adds one to `key`'s window (starting a new one when it expired) and returns it.
+    /// Adds one to `key`'s window (starting a new one, at the back, when it expired) and
+    /// returns it.
     fn count_one(&self, shard: &mut Shard, key: CounterKey, now: i64) -> Window {
-        if !shard.contains_key(&key) {
-            self.make_room(shard, now);
-        }
         let fresh = Window {
             started: now,
-            count: 0,
+            count: 1,
             refusal_reported: false,
         };
-        let window = shard.entry(key).or_insert(fresh);
-        if self.expired(window, now) {
-            *window = fresh;
+        match shard.get_mut(&key) {
+            Some(window) if !self.expired(window, now) => {
+                window.count = window.count.saturating_add(1);
+                *window
+            }
+            Some(_) => {
+                // `insert` on a present key replaces the value and moves it to the back.
+                shard.insert(key, fresh);
+                fresh
+            }
+            None => {
+                self.make_room(shard, now);
+                shard.insert(key, fresh);
+                fresh
+            }
         }
-        window.count = window.count.saturating_add(1);
-        *window
     }
 
-    /// Before a new key goes in: drop expired windows, and if the shard is still full,
-    /// the one that started first.
+    /// Before a new key goes in: drop a few expired counters from the front, and if the
+    /// shard is still full, the counter whose window started first. O(1).
     fn make_room(&self, shard: &mut Shard, now: i64) {
-        if shard.len() < self.shard_capacity {
-            return;
-        }
-        shard.retain(|_, window| !self.expired(window, now));
-        while shard.len() >= self.shard_capacity {
-            let oldest = shard
-                .iter()
-                .min_by_key(|(_, window)| window.started)
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(key) => {
-                    shard.remove(&key);
+        for _ in 0..EXPIRED_SWEEP {
+            match shard.front() {
+                Some((_, window)) if self.expired(window, now) => {
+                    shard.pop_front();
                 }
-                None => break,
+                _ => break,
             }
+        }
+        if shard.len() >= self.shard_capacity {
+            shard.pop_front();
         }
     }
 }
@@ -282,6 +306,72 @@ mod tests {
         // The newest keys survive; the oldest gave way.
         assert_eq!(counters.peek(Rule::TokenPerIp, "key-4999", 10, 49).remaining, 9);
         assert_eq!(counters.peek(Rule::TokenPerIp, "key-0", 10, 49).remaining, 10);
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_never_exceeds_the_bound() {
+        let counters = WindowCounters::new(60, 1000);
+        for i in 0..50_000 {
+            counters.record(Rule::LoginPerIp, &format!("flood-{i}"), 10, 7);
+            if i % 997 == 0 {
+                assert!(counters.len() <= 1000, "{} counters after {i} keys", counters.len());
+            }
+        }
+        assert!(counters.len() <= 1000, "{} counters kept", counters.len());
+        assert!(counters.len() >= 900, "the shards are used: {}", counters.len());
+    }
+
+    #[test]
+    fn the_counter_whose_window_started_first_gives_way() {
+        let counters = WindowCounters::with_shards(60, 3, 1);
+        counters.record(Rule::TokenPerIp, "a", 10, 0);
+        counters.record(Rule::TokenPerIp, "b", 10, 1);
+        counters.record(Rule::TokenPerIp, "c", 10, 2);
+        // Counting again does not make a counter younger: its window still started first.
+        counters.record(Rule::TokenPerIp, "a", 10, 3);
+        counters.record(Rule::TokenPerIp, "d", 10, 4);
+        assert_eq!(counters.len(), 3);
+        assert_eq!(counters.peek(Rule::TokenPerIp, "a", 10, 4).remaining, 10, "a gave way");
+        assert_eq!(counters.peek(Rule::TokenPerIp, "b", 10, 4).remaining, 9);
+        assert_eq!(counters.peek(Rule::TokenPerIp, "d", 10, 4).remaining, 9);
+        // The same key under another rule is another counter.
+        counters.record(Rule::UserinfoPerIp, "b", 10, 5);
+        assert_eq!(
+            counters.peek(Rule::TokenPerIp, "b", 10, 5).remaining,
+            10,
+            "b gave way next"
+        );
+        assert_eq!(counters.peek(Rule::TokenPerIp, "c", 10, 5).remaining, 9);
+    }
+
+    #[test]
+    fn a_window_that_starts_again_moves_to_the_back() {
+        let counters = WindowCounters::with_shards(10, 2, 1);
+        counters.record(Rule::LoginPerIp, "a", 10, 0);
+        counters.record(Rule::LoginPerIp, "b", 10, 5);
+        // a's window ended at 10; counting it again at 12 starts a new one, after b's.
+        counters.record(Rule::LoginPerIp, "a", 10, 12);
+        counters.record(Rule::LoginPerIp, "c", 10, 13);
+        assert_eq!(
+            counters.peek(Rule::LoginPerIp, "a", 10, 13).remaining,
+            9,
+            "a is the youngest"
+        );
+        assert_eq!(counters.peek(Rule::LoginPerIp, "b", 10, 13).remaining, 10, "b gave way");
+        assert_eq!(counters.len(), 2);
+    }
+
+    #[test]
+    fn expired_counters_at_the_front_are_dropped_first() {
+        let counters = WindowCounters::with_shards(10, 100, 1);
+        for i in 0..50 {
+            counters.record(Rule::LoginPerIp, &format!("old-{i}"), 10, 0);
+        }
+        // Long after: each new key sweeps a few expired counters off the front.
+        for i in 0..10 {
+            counters.record(Rule::LoginPerIp, &format!("new-{i}"), 10, 100);
+        }
+        assert_eq!(counters.len(), 50 - 10 * EXPIRED_SWEEP + 10);
     }
 
     #[test]

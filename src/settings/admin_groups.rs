@@ -6,6 +6,12 @@
 //! [`ensure_setup_token`] for a setup token and prints the link: only a SHA-256 hash of
 //! it is stored (setting `setup_token`), with an expiry, and [`consume_setup_token`]
 //! spends it once.
+//!
+//! An entry is a group name (`admins`), compared with the `groups` claim without regard to
+//! ASCII case, or a group's full DN (`cn=gatehouse-admins,ou=groups,dc=example,dc=org`),
+//! compared with the DNs of the person's groups after normalising both (case, spaces
+//! around separators). A DN names one group only: another group with the same name
+//! elsewhere in the directory does not match it. An entry with `=` in it is a DN.
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
@@ -13,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{read_setting, write_setting, SettingWrite, SettingsError};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex, MasterKey};
+use crate::directory::{dn_key, is_distinguished_name};
 use crate::storage::entities::settings;
 
 /// The setting holding the administrator groups.
@@ -32,18 +39,34 @@ pub struct AdminGroups {
     pub version: i64,
 }
 
+/// Whether an administrator group entry names a group by its DN (else by its name).
+pub fn names_a_dn(entry: &str) -> bool {
+    entry.contains('=')
+}
+
 impl AdminGroups {
-    /// Whether someone with these directory groups is an administrator. Group names are
-    /// compared without regard to ASCII case, as LDAP compares names.
-    pub fn admits(&self, person_groups: &[String]) -> bool {
-        !self.memberships(person_groups).is_empty()
+    /// Whether someone in these directory groups (`names` as the `groups` claim holds
+    /// them, `dns` their DNs) is an administrator.
+    pub fn admits(&self, names: &[String], dns: &[String]) -> bool {
+        !self.memberships(names, dns).is_empty()
     }
 
-    /// The administrator groups the person is a member of.
-    pub fn memberships(&self, person_groups: &[String]) -> Vec<String> {
+    /// The administrator groups the person is a member of. A name entry is compared with
+    /// `names` without regard to ASCII case, as LDAP compares names; a DN entry only with
+    /// `dns`, normalised ([`dn_key`]), never with names (a group could be *named* like a
+    /// DN).
+    pub fn memberships(&self, names: &[String], dns: &[String]) -> Vec<String> {
+        let dn_keys: Vec<String> = dns.iter().map(|dn| dn_key(dn)).collect();
         self.groups
             .iter()
-            .filter(|admin| person_groups.iter().any(|group| group.eq_ignore_ascii_case(admin)))
+            .filter(|admin| {
+                if names_a_dn(admin) {
+                    let wanted = dn_key(admin);
+                    dn_keys.contains(&wanted)
+                } else {
+                    names.iter().any(|group| group.eq_ignore_ascii_case(admin))
+                }
+            })
             .cloned()
             .collect()
     }
@@ -60,32 +83,59 @@ struct StoredSetupToken {
     expires_at: i64,
 }
 
+/// The most administrator groups that can be named.
+pub const MAX_ADMIN_GROUPS: usize = 100;
+
 /// Every problem with a list of administrator groups (empty: the list is fine).
 pub fn admin_group_problems(groups: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
     if groups.is_empty() {
         problems.push("name at least one administrator group".to_string());
     }
+    if groups.len() > MAX_ADMIN_GROUPS {
+        problems.push(format!("name at most {MAX_ADMIN_GROUPS} administrator groups"));
+        return problems;
+    }
     let mut seen: Vec<String> = Vec::new();
     for group in groups {
+        // Names compare without regard to case; DNs also without regard to spacing.
+        let key = if names_a_dn(group) {
+            dn_key(group)
+        } else {
+            group.to_ascii_lowercase()
+        };
         if group.trim().is_empty() {
             problems.push("an administrator group name is empty".to_string());
         } else if group.trim() != group {
             problems.push(format!("the group name `{group}` has leading or trailing spaces"));
         } else if group.len() > 512 {
             problems.push("an administrator group name is longer than 512 characters".to_string());
-        } else if seen.iter().any(|s| s.eq_ignore_ascii_case(group)) {
+        } else if names_a_dn(group) && !is_distinguished_name(group) {
+            problems.push(format!(
+                "`{group}` is not a valid DN: write a group's name (`admins`) or its full DN \
+                 (`cn=admins,ou=groups,dc=example,dc=org`)"
+            ));
+        } else if seen.contains(&key) {
             problems.push(format!("the group `{group}` is listed twice"));
         } else {
-            seen.push(group.clone());
+            seen.push(key);
         }
     }
     problems
 }
 
-/// Splits what a person typed (commas or new lines between names) into group names.
+/// Splits what a person typed into group entries: one per line (or between `;`); a
+/// line without `=` may also list names separated by commas, while a line with `=` is
+/// one DN, commas and all.
 pub fn parse_group_list(text: &str) -> Vec<String> {
-    text.split([',', '\n'])
+    text.split(['\n', ';'])
+        .flat_map(|line| {
+            if names_a_dn(line) {
+                vec![line]
+            } else {
+                line.split(',').collect()
+            }
+        })
         .map(str::trim)
         .filter(|name| !name.is_empty())
         .map(str::to_string)
@@ -341,13 +391,66 @@ mod tests {
         );
         assert!(admin_group_problems(&names(&["admins"])).is_empty());
         assert_eq!(admin_group_problems(&[]).len(), 1);
+        let many: Vec<String> = (0..=MAX_ADMIN_GROUPS).map(|i| format!("group-{i}")).collect();
+        assert_eq!(
+            admin_group_problems(&many),
+            vec!["name at most 100 administrator groups".to_string()]
+        );
         assert_eq!(admin_group_problems(&names(&["admins", "Admins", " x", ""])).len(), 3);
         let groups = AdminGroups {
             groups: names(&["Admins"]),
             version: 1,
         };
-        assert!(groups.admits(&names(&["staff", "admins"])));
-        assert!(!groups.admits(&names(&["staff"])));
+        assert!(groups.admits(&names(&["staff", "admins"]), &[]));
+        assert!(!groups.admits(&names(&["staff"]), &[]));
+    }
+
+    #[test]
+    fn groups_named_by_dn_match_only_that_group() {
+        let real = "cn=admins,ou=groups,dc=example,dc=org";
+        let elsewhere = "cn=admins,ou=contractors,dc=example,dc=org";
+        let groups = AdminGroups {
+            groups: names(&["CN=Admins, OU=Groups, DC=example, DC=org"]),
+            version: 1,
+        };
+        assert!(groups.admits(&names(&["admins"]), &names(&[real])));
+        assert_eq!(groups.memberships(&names(&["admins"]), &names(&[real])), groups.groups);
+        // The same name in another OU, or a group *named* like the DN: not admitted.
+        assert!(!groups.admits(&names(&["admins"]), &names(&[elsewhere])));
+        assert!(!groups.admits(&names(&[real]), &[]));
+        assert!(!groups.admits(&[], &names(&["cn=admins,ou=groups,dc=example,dc=org,dc=evil"])));
+        // A name entry still matches names only.
+        let by_name = AdminGroups {
+            groups: names(&["admins"]),
+            version: 1,
+        };
+        assert!(by_name.admits(&names(&["admins"]), &names(&[elsewhere])));
+        assert!(!by_name.admits(&[], &names(&[real])));
+    }
+
+    #[test]
+    fn dn_entries_are_parsed_whole_and_checked() {
+        assert_eq!(
+            parse_group_list("admins, ops\ncn=gatehouse-admins,ou=groups,dc=example,dc=org; security"),
+            names(&[
+                "admins",
+                "ops",
+                "cn=gatehouse-admins,ou=groups,dc=example,dc=org",
+                "security"
+            ])
+        );
+        assert!(admin_group_problems(&names(&["cn=admins,ou=groups,dc=example,dc=org", "admins"])).is_empty());
+        let problems = admin_group_problems(&names(&["cn=admins,ou groups"]));
+        assert!(problems[0].contains("not a valid DN"), "{problems:?}");
+        assert_eq!(
+            admin_group_problems(&names(&[
+                "cn=admins,ou=groups,dc=example,dc=org",
+                "CN=Admins, OU=Groups,DC=example,DC=org"
+            ]))
+            .len(),
+            1,
+            "the same DN spelt twice"
+        );
     }
 
     #[tokio::test]

@@ -7,6 +7,11 @@
 //! preset never overrides a stored value when it is read back) and without
 //! `bind_password`, which goes into the setting's secret part, encrypted under the master
 //! key.
+//!
+//! The stored bind password goes only where it was stored for: a change (or a connection
+//! test) that names other servers, another bind DN or other TLS settings must come with
+//! the password typed again ([`apply_bind_password`]); otherwise anyone who can edit the
+//! form could name a listener of their own and receive the service account's password.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::SharedClock;
 use crate::config::{LdapConfig, Secret};
 use crate::crypto::MasterKey;
-use crate::directory::{DirectoryHandle, LdapDirectory};
+use crate::directory::{test_connection, ConnectionReport, DirectoryHandle, LdapDirectory};
 
 /// The name of the setting.
 pub const LDAP_SETTING: &str = "ldap";
@@ -27,6 +32,178 @@ pub const LDAP_SETTING: &str = "ldap";
 const BIND_PASSWORD_KEY: &str = "bind_password";
 /// Who seeds the settings from the configuration file.
 pub const CONFIG_ACTOR: &str = "config";
+/// Why a change without the bind password is refused (the API's `problems` entry; it names
+/// the `bind_password` key).
+pub const BIND_PASSWORD_NEEDED: &str = "`bind_password` is required: the servers, bind DN or TLS settings differ from \
+     the stored ones, and the stored password is only ever sent to the servers, account and TLS settings it was \
+     stored with. Type it again.";
+
+/// The bind password that comes with settings an administrator sends.
+#[derive(Clone, PartialEq, Eq)]
+pub enum BindPasswordInput {
+    /// A password was typed (or, in the API, given; possibly empty).
+    Given(Secret),
+    /// None was typed: keep the stored one, if the settings allow it.
+    KeepStored,
+}
+
+impl std::fmt::Debug for BindPasswordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindPasswordInput::Given(_) => f.write_str("Given(<redacted>)"),
+            BindPasswordInput::KeepStored => f.write_str("KeepStored"),
+        }
+    }
+}
+
+/// Where the bind password of settings came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindPasswordSource {
+    /// Typed (or given) with the settings.
+    Given,
+    /// The stored one, for unchanged servers, bind DN and TLS settings.
+    Stored,
+    /// None: anonymous search (no bind DN), or none was stored.
+    None,
+}
+
+impl BindPasswordSource {
+    /// Where the password of the stored settings, tested as they are, comes from.
+    pub fn of_stored(stored: &LdapConfig) -> Self {
+        if stored.bind_password.is_empty() {
+            BindPasswordSource::None
+        } else {
+            BindPasswordSource::Stored
+        }
+    }
+}
+
+/// Whether `proposed` sends the bind password to the same place as `stored`: the same
+/// servers (in any order), the same bind DN, and the same TLS settings (StartTLS, CA file,
+/// certificate verification). Everything that decides where and to whom the password
+/// goes is compared; nothing else is.
+pub fn same_bind_password_destination(stored: &LdapConfig, proposed: &LdapConfig) -> bool {
+    let servers = |settings: &LdapConfig| -> BTreeSet<String> {
+        settings
+            .server_urls()
+            .into_iter()
+            .map(|url| url.trim().to_string())
+            .collect()
+    };
+    servers(stored) == servers(proposed)
+        && stored.bind_dn.trim() == proposed.bind_dn.trim()
+        && stored.starttls == proposed.starttls
+        && stored.ca_file == proposed.ca_file
+        && stored.tls_verify == proposed.tls_verify
+}
+
+/// Sets `proposed.bind_password` from what came with it: a given password is used as
+/// given; none keeps the stored one only when [`same_bind_password_destination`] holds
+/// (no bind DN needs none; no stored password has nothing to keep). Otherwise
+/// [`SettingsError::BindPasswordNeeded`], and `proposed` has no password. This is the one
+/// place the stored password is carried over to settings an administrator sends.
+pub fn apply_bind_password(
+    stored: &LdapConfig,
+    proposed: &mut LdapConfig,
+    input: BindPasswordInput,
+) -> Result<BindPasswordSource, SettingsError> {
+    proposed.bind_password = Secret::default();
+    match input {
+        BindPasswordInput::Given(password) if !password.is_empty() => {
+            proposed.bind_password = password;
+            Ok(BindPasswordSource::Given)
+        }
+        _ if proposed.bind_dn.trim().is_empty() || stored.bind_password.is_empty() => Ok(BindPasswordSource::None),
+        BindPasswordInput::Given(_) => Ok(BindPasswordSource::None),
+        BindPasswordInput::KeepStored if same_bind_password_destination(stored, proposed) => {
+            proposed.bind_password = stored.bind_password.clone();
+            Ok(BindPasswordSource::Stored)
+        }
+        BindPasswordInput::KeepStored => Err(SettingsError::BindPasswordNeeded),
+    }
+}
+
+/// The outcome of a refused connection test, as the audit trail records it.
+const TEST_REFUSED: &str = "refused: the bind password must be typed again";
+
+fn connection_test_event(
+    settings: &LdapConfig,
+    actor: &str,
+    sample_username: &str,
+    stored_password_reused: bool,
+    outcome: &'static str,
+    first_failure: Option<String>,
+) -> AuditEvent {
+    AuditEvent::LdapConnectionTested {
+        actor: actor.to_string(),
+        servers: settings.server_urls().into_iter().map(str::to_string).collect(),
+        bind_dn: settings.bind_dn.clone(),
+        sample_username: sample_username.to_string(),
+        stored_password_reused,
+        outcome,
+        first_failure,
+    }
+}
+
+/// "Test connection" for an administrator (`actor`): runs the test and records
+/// [`AuditEvent::LdapConnectionTested`] (servers, bind DN, whether the stored password
+/// was used, the outcome; never a password).
+pub async fn run_ldap_connection_test(
+    settings: &LdapConfig,
+    source: BindPasswordSource,
+    sample_username: &str,
+    actor: &str,
+    audit: &AuditLog,
+    clock: &SharedClock,
+) -> ConnectionReport {
+    let report = test_connection(settings, sample_username).await;
+    let (outcome, first_failure) = if report.ok() {
+        ("passed", None)
+    } else {
+        ("failed", report.first_failure().map(|step| step.name.to_string()))
+    };
+    tracing::info!(
+        actor,
+        servers = ?settings.server_urls(),
+        bind_dn = %settings.bind_dn,
+        stored_password_reused = source == BindPasswordSource::Stored,
+        outcome,
+        "an administrator tested LDAP settings"
+    );
+    audit.record(
+        connection_test_event(
+            settings,
+            actor,
+            sample_username,
+            source == BindPasswordSource::Stored,
+            outcome,
+            first_failure,
+        ),
+        clock.now_unix(),
+    );
+    report
+}
+
+/// Records a connection test refused because the bind password was not typed again
+/// (nothing was sent anywhere).
+pub fn record_refused_connection_test(
+    settings: &LdapConfig,
+    sample_username: &str,
+    actor: &str,
+    audit: &AuditLog,
+    now: i64,
+) {
+    tracing::warn!(
+        actor,
+        servers = ?settings.server_urls(),
+        bind_dn = %settings.bind_dn,
+        "an LDAP connection test was refused: other servers, bind DN or TLS settings without the bind password"
+    );
+    audit.record(
+        connection_test_event(settings, actor, sample_username, false, TEST_REFUSED, None),
+        now,
+    );
+}
 
 /// The settings as stored: every key but the bind password.
 fn settings_json(settings: &LdapConfig) -> Result<Value, SettingsError> {
@@ -120,6 +297,15 @@ pub fn ldap_settings_problems(settings: &LdapConfig) -> Vec<String> {
     let mut problems = Vec::new();
     settings.validate(&mut problems);
     problems
+}
+
+/// The problems of settings refused for [`SettingsError::BindPasswordNeeded`] besides
+/// that one, so that one answer lists them all: the settings' own, checked here as if
+/// the password were there (nothing is sent anywhere).
+pub fn problems_besides_bind_password(stored: &LdapConfig, proposed: &LdapConfig) -> Vec<String> {
+    let mut check = proposed.clone();
+    check.bind_password = stored.bind_password.clone();
+    ldap_settings_problems(&check)
 }
 
 /// Validates `settings` (every problem: [`SettingsError::Invalid`]), stores them (the bind
@@ -296,6 +482,79 @@ mod tests {
         assert_eq!(back, settings);
         let no_password = settings_from_stored(settings_json(&sample()).unwrap(), None).unwrap();
         assert!(no_password.bind_password.is_empty());
+    }
+
+    #[test]
+    fn the_stored_password_is_kept_only_for_the_stored_servers_account_and_tls() {
+        let stored = LdapConfig {
+            urls: vec!["ldap://127.0.0.2:1389".into()],
+            ..sample()
+        };
+        let keep = |proposed: &LdapConfig| {
+            let mut proposed = proposed.clone();
+            proposed.bind_password = Secret::new("whatever the caller left here");
+            let source = apply_bind_password(&stored, &mut proposed, BindPasswordInput::KeepStored);
+            (source.ok(), proposed.bind_password.expose().to_string())
+        };
+        // Unchanged destination (servers in another order, other search settings): kept.
+        let mut same = stored.clone();
+        same.url = "ldap://127.0.0.2:1389".into();
+        same.urls = vec!["ldap://127.0.0.1:1389".into()];
+        same.base_dn = "ou=staff,dc=example,dc=org".into();
+        same.login_attributes = vec!["mail".into()];
+        same.connect_timeout = 1;
+        assert_eq!(
+            keep(&same),
+            (
+                Some(BindPasswordSource::Stored),
+                "very-secret-bind-password".to_string()
+            )
+        );
+        // Every field that decides where or to whom the password goes: refused.
+        type Change = fn(&mut LdapConfig);
+        let changes: [(&str, Change); 7] = [
+            ("url", |s| s.url = "ldap://listener.example:389".into()),
+            ("added server", |s| s.urls.push("ldap://listener.example:389".into())),
+            ("removed server", |s| s.urls.clear()),
+            ("bind_dn", |s| s.bind_dn = "cn=someone-else,dc=example,dc=org".into()),
+            ("starttls", |s| s.starttls = true),
+            ("ca_file", |s| s.ca_file = Some("/tmp/attacker-ca.pem".into())),
+            ("tls_verify", |s| s.tls_verify = false),
+        ];
+        for (what, change) in changes {
+            let mut proposed = stored.clone();
+            change(&mut proposed);
+            assert!(!same_bind_password_destination(&stored, &proposed), "{what}");
+            assert_eq!(
+                keep(&proposed),
+                (None, String::new()),
+                "{what}: refused, no password left"
+            );
+            let mut typed = proposed.clone();
+            let source = apply_bind_password(
+                &stored,
+                &mut typed,
+                BindPasswordInput::Given(Secret::new("typed-again")),
+            );
+            assert_eq!(source.ok(), Some(BindPasswordSource::Given), "{what}");
+            assert_eq!(typed.bind_password.expose(), "typed-again");
+        }
+        // No bind DN (anonymous), or nothing stored: there is nothing to carry over.
+        let mut anonymous = stored.clone();
+        anonymous.url = "ldap://listener.example:389".into();
+        anonymous.bind_dn = String::new();
+        assert_eq!(keep(&anonymous), (Some(BindPasswordSource::None), String::new()));
+        let nothing_stored = LdapConfig {
+            bind_password: Secret::default(),
+            ..stored.clone()
+        };
+        let mut moved = stored.clone();
+        moved.url = "ldap://listener.example:389".into();
+        assert_eq!(
+            apply_bind_password(&nothing_stored, &mut moved, BindPasswordInput::KeepStored).ok(),
+            Some(BindPasswordSource::None)
+        );
+        assert!(moved.bind_password.is_empty());
     }
 
     #[test]

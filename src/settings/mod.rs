@@ -24,6 +24,10 @@ pub enum SettingsError {
     /// The settings were refused; every problem is listed, in plain words.
     #[error("the settings are not valid: {}", .0.join("; "))]
     Invalid(Vec<String>),
+    /// LDAP settings that would send the stored bind password somewhere else (other
+    /// servers, another bind DN, other TLS settings) came without the password typed again.
+    #[error("{}", ldap_settings::BIND_PASSWORD_NEEDED)]
+    BindPasswordNeeded,
 }
 
 /// A stored setting: its JSON value, its decrypted secret part, its version.

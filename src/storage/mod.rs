@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod purge;
+mod sqlite_files;
 
 use std::time::Duration;
 
@@ -12,10 +13,28 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 
 pub use sea_orm::DatabaseConnection as Db;
 
+use crate::private_files::PrivateFileError;
+use sqlite_files::SqliteFile;
+
 /// Opens the pool. Every SQLite connection gets WAL, `synchronous = NORMAL` (safe with
 /// WAL), a busy timeout and foreign keys; and, the file being local, no ping before each
-/// use (a ping is a second trip to SQLite's worker thread for every query).
+/// use (a ping is a second trip to SQLite's worker thread for every query). The SQLite
+/// files are the owner's alone (mode 0600, see `sqlite_files`).
 pub async fn connect_database(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let file = SqliteFile::from_url(url);
+    let private = |result: Result<(), PrivateFileError>| result.map_err(|e| DbErr::Custom(e.to_string()));
+    if let Some(file) = &file {
+        private(file.prepare())?;
+    }
+    let db = open_pool(url, max_connections).await?;
+    // SQLite may have created the database, its -wal or its -shm just now.
+    if let Some(file) = &file {
+        private(file.restrict())?;
+    }
+    Ok(db)
+}
+
+async fn open_pool(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url.to_string());
     options

@@ -73,7 +73,12 @@ async fn account_page(
     } else {
         0
     };
-    let administrator = state.admin_groups().await.map_err(PageError::internal)?.admits(&groups);
+    let group_dns = person.as_ref().map(|p| p.claims.group_dns.clone()).unwrap_or_default();
+    let administrator = state
+        .admin_groups()
+        .await
+        .map_err(PageError::internal)?
+        .admits(&groups, &group_dns);
     let csrf = state.csrf.issue(req, state.secure_cookies());
     let page = AccountPage {
         demo: state.config.demo,

@@ -1,12 +1,11 @@
-//! `/healthz` (the process answers) and `/readyz` (database and directory reachable).
+//! `/healthz` (the process answers) and `/readyz` (database and directory reachable, as
+//! checked at most once every few seconds: see `readiness`).
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::app::state::AppState;
-use crate::directory::Directory;
-use crate::storage::ping;
 
 pub async fn get_healthz() -> HttpResponse {
     HttpResponse::Ok()
@@ -15,20 +14,17 @@ pub async fn get_healthz() -> HttpResponse {
 }
 
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = ping(&state.db).await;
-    let directory = state.directory.check_health().await;
-    if let Err(error) = &database {
-        tracing::warn!(error = %error, "readiness: database unreachable");
-    }
-    if let Err(error) = &directory {
-        tracing::warn!(error = %error, "readiness: directory unreachable");
-    }
+    let readiness = state
+        .readiness
+        .current(&state.db, state.directory.as_ref(), state.clock.as_ref())
+        .await;
+    let reachable = |ok: bool| if ok { "ok" } else { "unreachable" };
     let body = json!({
-        "status": if database.is_ok() && directory.is_ok() { "ready" } else { "unavailable" },
-        "database": if database.is_ok() { "ok" } else { "unreachable" },
-        "directory": if directory.is_ok() { "ok" } else { "unreachable" },
+        "status": if readiness.is_ready() { "ready" } else { "unavailable" },
+        "database": reachable(readiness.database),
+        "directory": reachable(readiness.directory),
     });
-    let mut builder = if database.is_ok() && directory.is_ok() {
+    let mut builder = if readiness.is_ready() {
         HttpResponse::Ok()
     } else {
         HttpResponse::ServiceUnavailable()

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
 use crate::authorization::pending_authorization::{move_to_step, FlowStep, PendingAuthorization};
-use crate::authorization::people::record_sign_in;
+use crate::authorization::people::{record_sign_in, PersonClaims};
 use crate::authorization::second_factor::{SecondFactorNeed, AMR_PASSWORD};
 use crate::authorization::sign_in::{second_factor_owed, SignInPurpose};
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::{Directory, DirectoryError, MAX_USERNAME_BYTES};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::LoginPage;
 use crate::http::rate_limit::too_many_attempts_page;
@@ -51,9 +51,9 @@ struct LoginFormView<'a> {
 
 /// Administration always needs the second factor: an administrator signing in for the
 /// admin pages goes through it (or enrols) whatever the policy.
-async fn is_administrator(state: &AppState, groups: &[String]) -> Result<bool, PageError> {
+async fn is_administrator(state: &AppState, claims: &PersonClaims) -> Result<bool, PageError> {
     let admin = state.admin_groups().await.map_err(PageError::internal)?;
-    Ok(admin.admits(groups))
+    Ok(admin.admits(&claims.groups, &claims.group_dns))
 }
 
 /// `next` when it is a path on this server (`/admin`), never another site (`//evil`,
@@ -126,10 +126,6 @@ fn login_form(state: &AppState, req: &HttpRequest, view: LoginFormView<'_>, stat
     render_page(&mut builder, &page)
 }
 
-/// The longest sign-in name accepted, in bytes: no directory name is longer, and a longer
-/// one is refused before anything is looked up or logged.
-const MAX_USERNAME_BYTES: usize = 256;
-
 pub async fn post_login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -150,11 +146,17 @@ pub async fn post_login(
     };
     let username = form.username.trim().to_string();
     let next = local_path(&form.next).unwrap_or_default().to_string();
-    let again = |error: &str, status: StatusCode, username: String| {
+    // No real name is longer; a longer one is not sent back with the form.
+    let shown_username = if username.len() <= MAX_USERNAME_BYTES && !username.chars().any(char::is_control) {
+        username.clone()
+    } else {
+        String::new()
+    };
+    let again = |error: &str, status: StatusCode| {
         let view = LoginFormView {
             pending: pending.as_ref(),
             client: client.as_deref(),
-            username,
+            username: shown_username.clone(),
             error: Some(error),
             next: next.clone(),
         };
@@ -164,18 +166,16 @@ pub async fn post_login(
         return Ok(again(
             "This form had expired. Please enter your password again.",
             StatusCode::BAD_REQUEST,
-            username,
         ));
     }
     if username.is_empty() || form.password.is_empty() {
-        return Ok(again("Enter your username and password.", StatusCode::OK, username));
+        return Ok(again("Enter your username and password.", StatusCode::OK));
     }
     if username.len() > MAX_USERNAME_BYTES || username.chars().any(char::is_control) {
         // Not shown back, not looked up, not logged: no real name looks like this.
         return Ok(again(
             "That username is not valid. Check it and try again.",
             StatusCode::BAD_REQUEST,
-            String::new(),
         ));
     }
 
@@ -221,7 +221,7 @@ pub async fn post_login(
                 },
                 now,
             );
-            return Ok(again(INVALID_CREDENTIALS, StatusCode::OK, username));
+            return Ok(again(INVALID_CREDENTIALS, StatusCode::OK));
         }
         Err(error) if error.person_message().is_some() => {
             // The password was right: not a guess, so it does not count.
@@ -238,12 +238,12 @@ pub async fn post_login(
                 now,
             );
             let message = error.person_message().unwrap_or(INVALID_CREDENTIALS);
-            return Ok(again(message, StatusCode::OK, username));
+            return Ok(again(message, StatusCode::OK));
         }
         Err(error) => {
             attempts.not_judged().await?;
             tracing::error!(error = %error, "directory error during sign-in");
-            return Ok(again(DIRECTORY_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE, username));
+            return Ok(again(DIRECTORY_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE));
         }
     };
 
@@ -255,7 +255,7 @@ pub async fn post_login(
             request: &pending.request,
         },
         _ => SignInPurpose::Landing {
-            administration: next.starts_with("/admin") && is_administrator(&state, &person.claims.groups).await?,
+            administration: next.starts_with("/admin") && is_administrator(&state, &person.claims).await?,
         },
     };
     let need = second_factor_owed(&state.db, &state.config.mfa, &person, purpose)

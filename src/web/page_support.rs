@@ -17,11 +17,18 @@ pub struct RequestQuery {
     pub next: Option<String>,
 }
 
+/// Longer `request` ids are unknown without a lookup.
+const MAX_REQUEST_ID_BYTES: usize = 64;
+
 /// The pending request and its client; `None` when the request expired or is unknown.
 pub async fn pending_and_client(
     state: &AppState,
     id: &str,
 ) -> Result<Option<(PendingAuthorization, Arc<Client>)>, PageError> {
+    // Request ids are 32 characters; anything much longer is not looked up.
+    if id.len() > MAX_REQUEST_ID_BYTES {
+        return Ok(None);
+    }
     let Some(pending) = find_pending_authorization(&state.db, id, state.now()).await? else {
         return Ok(None);
     };

@@ -51,11 +51,11 @@ async fn viewer(state: &AppState, req: &HttpRequest) -> Result<Result<Viewer, Ht
         ))));
     };
     let person = find_person(&state.db, &session.user_id).await?;
-    let groups = person.as_ref().map(|p| p.claims.groups.clone()).unwrap_or_default();
+    let claims = person.map(|p| p.claims).unwrap_or_default();
     let admin = state.admin_groups().await.map_err(PageError::internal)?;
     Ok(Ok(Viewer {
-        username: person.map(|p| p.claims.username).unwrap_or_default(),
-        administrator: admin.admits(&groups),
+        administrator: admin.admits(&claims.groups, &claims.group_dns),
+        username: claims.username,
         session,
     }))
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::support::audit::audit_rows_until;
 use crate::support::browser::{hidden_field, Browser};
 use crate::support::oauth::*;
+use crate::support::recording_listener::{contains, RecordingListener};
 use crate::support::second_factor::sign_in_for_administration;
 use crate::support::slapd::TestSlapd;
 use crate::support::spawn_app::*;
@@ -399,6 +400,8 @@ async fn an_administrator_can_point_gatehouse_at_another_directory() {
 
     let mut moved = api_get(&app, &alice, "/admin/api/ldap").await.body;
     moved["url"] = json!(second.url);
+    // Another server: the bind password goes with it only when typed again.
+    moved["bind_password"] = json!(second.bind_password);
     let saved = api_send(
         &app,
         &alice,
@@ -419,6 +422,7 @@ async fn an_administrator_can_point_gatehouse_at_another_directory() {
 #[tokio::test]
 async fn the_connection_test_shows_claims_and_reports_a_bad_port_plainly() {
     let app = spawn_admin_app().await;
+    let slapd = TestSlapd::shared().await;
     let alice = signed_in(&app, "alice").await;
     let token = csrf_token(&app, &alice).await;
 
@@ -440,6 +444,8 @@ async fn the_connection_test_shows_claims_and_reports_a_bad_port_plainly() {
 
     let mut bad_port = api_get(&app, &alice, "/admin/api/ldap").await.body;
     bad_port["url"] = json!("ldap://127.0.0.1:1");
+    // Another server: the bind password goes with it only when typed again.
+    bad_port["bind_password"] = json!(slapd.bind_password);
     let report = api_send(
         &app,
         &alice,
@@ -637,4 +643,346 @@ async fn first_run_setup_names_the_administrators_once() {
                 && detail.contains("admins")),
         "{rows:?}"
     );
+}
+
+/// `settings` (as `GET /admin/api/ldap` reads them) pointed at `url` alone, with short
+/// timeouts since nothing answers there.
+fn pointed_at(settings: &Value, url: &str) -> Value {
+    let mut moved = settings.clone();
+    moved["url"] = json!(url);
+    moved["urls"] = json!([]);
+    moved["connect_timeout"] = json!(1);
+    moved["operation_timeout"] = json!(1);
+    moved
+}
+
+/// Whether an API answer is a 400 whose problems name `bind_password`.
+fn asks_for_the_bind_password(reply: &JsonReply) -> bool {
+    reply.status == StatusCode::BAD_REQUEST
+        && reply.body["problems"].as_array().is_some_and(|problems| {
+            problems
+                .iter()
+                .any(|p| p.as_str().is_some_and(|p| p.contains("bind_password")))
+        })
+}
+
+/// `POST /admin/api/ldap/test` with `body`.
+async fn test_api(app: &TestApp, browser: &Browser, token: &str, body: Value) -> JsonReply {
+    api_send(
+        app,
+        browser,
+        reqwest::Method::POST,
+        "/admin/api/ldap/test",
+        Some(token),
+        &body,
+    )
+    .await
+}
+
+/// What the pages say next to the password field when it must be typed again.
+const RETYPE_PASSWORD: &str = "Type the bind password again";
+const TYPED_FOR_THE_NEW_SERVER: &str = "typed-for-the-new-server";
+/// How long a test waits for bytes that must not arrive.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(2);
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[tokio::test]
+async fn the_connection_test_sends_the_stored_bind_password_only_to_the_stored_servers() {
+    let app = spawn_admin_app().await;
+    let slapd = TestSlapd::shared().await;
+    let alice = signed_in(&app, "alice").await;
+    let token = csrf_token(&app, &alice).await;
+    let listener = RecordingListener::start().await;
+    let stored = api_get(&app, &alice, "/admin/api/ldap").await.body;
+
+    // The stored servers, as read: the stored password is used, nobody retypes it.
+    let same = test_api(
+        &app,
+        &alice,
+        &token,
+        json!({ "settings": stored, "sample_username": "alice" }),
+    )
+    .await;
+    assert_eq!(same.status, StatusCode::OK, "{:?}", same.body);
+    assert_eq!(same.body["ok"], true, "{:?}", same.body);
+
+    // A password typed with the new server goes there: the listener sees binds.
+    let mut typed = pointed_at(&stored, &listener.url);
+    typed["bind_password"] = json!(TYPED_FOR_THE_NEW_SERVER);
+    let reply = test_api(
+        &app,
+        &alice,
+        &token,
+        json!({ "settings": typed, "sample_username": "alice" }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["ok"], false);
+    assert!(listener.received_within(TYPED_FOR_THE_NEW_SERVER, WAIT).await);
+
+    // Not retyped: the stored password never goes there, and the answer asks for it.
+    let connections = listener.connections();
+    let reply = test_api(
+        &app,
+        &alice,
+        &token,
+        json!({ "settings": pointed_at(&stored, &listener.url), "sample_username": "alice" }),
+    )
+    .await;
+    assert!(
+        !listener.received_within(&slapd.bind_password, QUIET).await,
+        "the stored bind password was sent to a server the request named"
+    );
+    assert_eq!(listener.connections(), connections, "not even a connection");
+    assert!(asks_for_the_bind_password(&reply), "{:?}", reply.body);
+    let text = reply.body.to_string();
+    assert!(!text.contains(&slapd.bind_password));
+
+    // A failover server added, another bind DN, StartTLS or certificate checks changed:
+    // each decides where or to whom the password goes, so each needs it typed again.
+    let mut failover = stored.clone();
+    failover["urls"] = json!([listener.url]);
+    let mut other_account = stored.clone();
+    other_account["bind_dn"] = json!(slapd.admin_dn);
+    let mut starttls = stored.clone();
+    starttls["starttls"] = json!(true);
+    let mut unverified = stored.clone();
+    unverified["tls_verify"] = json!(false);
+    for (what, settings) in [
+        ("a failover server", failover),
+        ("another bind DN", other_account),
+        ("StartTLS", starttls),
+        ("tls_verify", unverified),
+    ] {
+        let reply = test_api(
+            &app,
+            &alice,
+            &token,
+            json!({ "settings": settings, "sample_username": "alice" }),
+        )
+        .await;
+        assert!(asks_for_the_bind_password(&reply), "{what}: {:?}", reply.body);
+    }
+    assert!(!listener.received_within(&slapd.bind_password, QUIET).await);
+}
+
+#[tokio::test]
+async fn saving_new_servers_through_the_api_needs_the_bind_password_typed_again() {
+    let app = spawn_admin_app().await;
+    let slapd = TestSlapd::shared().await;
+    let alice = signed_in(&app, "alice").await;
+    let token = csrf_token(&app, &alice).await;
+    let listener = RecordingListener::start().await;
+    let stored = api_get(&app, &alice, "/admin/api/ldap").await.body;
+
+    let moved = pointed_at(&stored, &listener.url);
+    let reply = api_send(
+        &app,
+        &alice,
+        reqwest::Method::PUT,
+        "/admin/api/ldap",
+        Some(&token),
+        &moved,
+    )
+    .await;
+    // Whatever the answer, the stored password must not reach the listener: not now, and
+    // not at the next sign-in either (which would use saved settings).
+    can_sign_in(&app, "bob", "bob-password").await;
+    assert!(
+        !listener.received_within(&slapd.bind_password, QUIET).await,
+        "the stored bind password was sent to a server the request named"
+    );
+    assert!(asks_for_the_bind_password(&reply), "{:?}", reply.body);
+    let now = api_get(&app, &alice, "/admin/api/ldap").await.body;
+    assert_eq!(now["url"], json!(slapd.url), "nothing was saved");
+    assert!(can_sign_in(&app, "bob", "bob-password").await);
+
+    // Typed again, the change is saved, and the next sign-in binds there with it.
+    let mut typed = moved.clone();
+    typed["version"] = now["version"].clone();
+    typed["bind_password"] = json!(TYPED_FOR_THE_NEW_SERVER);
+    let saved = api_send(
+        &app,
+        &alice,
+        reqwest::Method::PUT,
+        "/admin/api/ldap",
+        Some(&token),
+        &typed,
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+    assert!(!can_sign_in(&app, "bob", "bob-password").await);
+    assert!(listener.received_within(TYPED_FOR_THE_NEW_SERVER, WAIT).await);
+    assert!(!contains(&listener.received(), &slapd.bind_password));
+}
+
+#[tokio::test]
+async fn the_ldap_page_asks_for_the_bind_password_again_before_it_goes_to_new_servers() {
+    let app = spawn_admin_app().await;
+    let slapd = TestSlapd::shared().await;
+    let alice = signed_in(&app, "alice").await;
+    let listener = RecordingListener::start().await;
+
+    let (status, _, body) = alice.visit(&app.url("/admin/ldap")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut values = form_values(&body);
+    set(&mut values, "url", &listener.url);
+    set(&mut values, "connect_timeout", "1");
+    set(&mut values, "operation_timeout", "1");
+    set(&mut values, "sample_username", "alice");
+    for action in ["test", "save"] {
+        set(&mut values, "action", action);
+        let (status, body) = post_values(&alice, &app.url("/admin/ldap"), &values).await;
+        can_sign_in(&app, "bob", "bob-password").await;
+        assert!(
+            !listener.received_within(&slapd.bind_password, QUIET).await,
+            "{action}: the stored bind password was sent to a server the form named"
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{action}: {body}");
+        assert!(body.contains(RETYPE_PASSWORD), "{action}: {body}");
+        assert!(!body.contains("Saved — in effect now"), "{body}");
+        assert!(!body.contains(&slapd.bind_password));
+        assert_eq!(
+            form_values(&body)
+                .iter()
+                .find(|(name, _)| name == "url")
+                .map(|(_, value)| value.as_str()),
+            Some(listener.url.as_str()),
+            "what was typed is shown again"
+        );
+    }
+    assert!(can_sign_in(&app, "bob", "bob-password").await, "nothing was saved");
+
+    // Typed again, the test binds there with what was typed.
+    set(&mut values, "bind_password", TYPED_FOR_THE_NEW_SERVER);
+    set(&mut values, "action", "test");
+    let (status, body) = post_values(&alice, &app.url("/admin/ldap"), &values).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(listener.received_within(TYPED_FOR_THE_NEW_SERVER, WAIT).await);
+    assert!(!contains(&listener.received(), &slapd.bind_password));
+}
+
+#[tokio::test]
+async fn first_run_setup_asks_for_the_bind_password_again_before_it_goes_to_new_servers() {
+    let app = spawn_app().await;
+    let slapd = TestSlapd::shared().await;
+    let listener = RecordingListener::start().await;
+    let db = gatehouse::storage::connect_database(&app.database_url, 1)
+        .await
+        .expect("database");
+    let token = gatehouse::settings::admin_groups::ensure_setup_token(&db, app.clock.now_unix())
+        .await
+        .expect("setup token")
+        .expect("no administrator group yet, so a token");
+    let setup_url = app.url(&format!("/setup?token={token}"));
+    let operator = Browser::new();
+    let (status, _, page) = operator.visit(&setup_url).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+
+    let mut values = form_values(&page);
+    set(&mut values, "admin_groups", "admins");
+    set(&mut values, "change_ldap", "on");
+    set(&mut values, "url", &listener.url);
+    set(&mut values, "connect_timeout", "1");
+    set(&mut values, "operation_timeout", "1");
+    set(&mut values, "sample_username", "alice");
+    for action in ["test", "save"] {
+        set(&mut values, "action", action);
+        let (status, body) = post_values(&operator, &app.url("/setup"), &values).await;
+        can_sign_in(&app, "bob", "bob-password").await;
+        assert!(
+            !listener.received_within(&slapd.bind_password, QUIET).await,
+            "{action}: the stored bind password was sent to a server the setup form named"
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{action}: {body}");
+        assert!(body.contains(RETYPE_PASSWORD), "{action}: {body}");
+    }
+    // Nothing was saved and the link still works.
+    assert!(can_sign_in(&app, "bob", "bob-password").await);
+    assert_eq!(operator.visit(&setup_url).await.0, StatusCode::OK);
+
+    // The current settings (the box not ticked) are tested with the stored password.
+    let (_, _, page) = operator.visit(&setup_url).await;
+    let mut values = form_values(&page);
+    set(&mut values, "url", &listener.url);
+    set(&mut values, "sample_username", "alice");
+    set(&mut values, "action", "test");
+    let (status, body) = post_values(&operator, &app.url("/setup"), &values).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("passed"), "{body}");
+    assert_eq!(listener.connections(), 0);
+}
+
+#[tokio::test]
+async fn every_connection_test_is_audited_without_the_password() {
+    let app = spawn_admin_app().await;
+    let slapd = TestSlapd::shared().await;
+    let alice = signed_in(&app, "alice").await;
+    let token = csrf_token(&app, &alice).await;
+    let sub = api_get(&app, &alice, "/admin/api/session").await.body["sub"]
+        .as_str()
+        .expect("sub")
+        .to_string();
+    let listener = RecordingListener::start().await;
+    let stored = api_get(&app, &alice, "/admin/api/ldap").await.body;
+
+    let reply = test_api(&app, &alice, &token, json!({ "sample_username": "alice" })).await;
+    assert_eq!(reply.body["ok"], true, "{:?}", reply.body);
+    let mut typed = pointed_at(&stored, &listener.url);
+    typed["bind_password"] = json!(TYPED_FOR_THE_NEW_SERVER);
+    let reply = test_api(
+        &app,
+        &alice,
+        &token,
+        json!({ "settings": typed, "sample_username": "alice" }),
+    )
+    .await;
+    assert_eq!(reply.body["ok"], false, "{:?}", reply.body);
+    let reply = test_api(
+        &app,
+        &alice,
+        &token,
+        json!({ "settings": pointed_at(&stored, &listener.url) }),
+    )
+    .await;
+    assert!(asks_for_the_bind_password(&reply), "{:?}", reply.body);
+    // The page's test is audited too.
+    let (_, _, body) = alice.visit(&app.url("/admin/ldap")).await;
+    let mut values = form_values(&body);
+    set(&mut values, "sample_username", "bob");
+    set(&mut values, "action", "test");
+    let (status, body) = post_values(&alice, &app.url("/admin/ldap"), &values).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let kind = "ldap.connection_tested";
+    let rows = audit_rows_until(&app.database_url, |rows| {
+        rows.iter().filter(|r| r.kind == kind).count() >= 4
+    })
+    .await;
+    let tested: Vec<_> = rows.iter().filter(|row| row.kind == kind).collect();
+    assert_eq!(tested.len(), 4, "{rows:?}");
+    for row in &tested {
+        assert_eq!(row.actor.as_deref(), Some(sub.as_str()), "{row:?}");
+        assert!(!row.detail.contains(&slapd.bind_password), "{row:?}");
+        assert!(!row.detail.contains(TYPED_FOR_THE_NEW_SERVER), "{row:?}");
+    }
+    let details: Vec<Value> = tested
+        .iter()
+        .map(|row| serde_json::from_str(&row.detail).expect("JSON detail"))
+        .collect();
+    assert_eq!(details[0]["servers"], json!([slapd.url]));
+    assert_eq!(details[0]["bind_dn"], json!(slapd.bind_dn));
+    assert_eq!(details[0]["stored_password_reused"], true);
+    assert_eq!(details[0]["outcome"], "passed");
+    assert_eq!(details[0]["sample_username"], "alice");
+    assert_eq!(details[1]["servers"], json!([listener.url]));
+    assert_eq!(details[1]["stored_password_reused"], false);
+    assert_eq!(details[1]["outcome"], "failed");
+    assert!(details[1]["first_failure"].is_string(), "{:?}", details[1]);
+    assert_eq!(details[2]["servers"], json!([listener.url]));
+    assert_eq!(details[2]["stored_password_reused"], false);
+    assert_eq!(details[2]["outcome"], "refused: the bind password must be typed again");
+    assert_eq!(details[3]["stored_password_reused"], true);
+    assert_eq!(details[3]["outcome"], "passed");
+    assert_eq!(details[3]["sample_username"], "bob");
 }

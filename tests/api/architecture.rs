@@ -52,6 +52,8 @@ fn domain_code_knows_nothing_of_http_or_templates() {
         "settings",
         "mfa",
         "ratelimit",
+        "readiness",
+        "private_files",
     ];
     let found = offenders(
         &domain,

@@ -249,6 +249,169 @@ async fn ldap_test_prints_claims_or_the_exact_failure() {
     assert!(!stderr.contains("wrong\n"));
 }
 
+/// `clients add` stores the new secret as the server checks it: a keyed hash under the
+/// master key, not its plain SHA-256, and the server accepts the secret.
+#[tokio::test]
+async fn clients_add_stores_a_keyed_verifier_that_the_server_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let (ok, stdout, stderr) = run(
+        &config,
+        &[
+            "clients",
+            "add",
+            "--id",
+            "wiki",
+            "--redirect-uri",
+            "https://wiki.example/cb",
+        ],
+        None,
+    );
+    assert!(ok, "{stderr}");
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret:"))
+        .expect("secret printed once")
+        .trim()
+        .to_string();
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    let database_url = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("url = \"")
+                .filter(|rest| rest.contains("sqlite") || rest.contains("postgres"))
+        })
+        .expect("the database URL")
+        .trim_end_matches('"')
+        .to_string();
+    let db = sea_orm::Database::connect(&database_url).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT secret_hash FROM clients WHERE client_id = 'wiki'",
+        ))
+        .await
+        .unwrap()
+        .expect("the client is stored");
+    let stored: String = row.try_get("", "secret_hash").unwrap();
+    assert_ne!(stored, gatehouse::crypto::sha256_hex(secret.as_bytes()));
+    assert!(!stored.contains(&secret));
+
+    // A server on the same database and master key accepts the secret.
+    let master_key = std::fs::read_to_string(dir.path().join("data/master.key")).unwrap();
+    let app = crate::support::spawn_app::spawn_app_with(|config| {
+        config.master_key = Some(gatehouse::config::Secret::new(master_key.trim()));
+        config.database.url = Some(gatehouse::config::Secret::new(database_url.clone()));
+    })
+    .await;
+    let reply = crate::support::oauth::token_request(
+        &app,
+        Some(("wiki", &secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "never-issued"),
+            ("redirect_uri", "https://wiki.example/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.error(), Some("invalid_grant"), "authenticated: {:?}", reply.body);
+}
+
+#[tokio::test]
+async fn the_first_run_setup_link_goes_to_the_terminal_and_never_into_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // No `[admin] groups`: serve prints a one-time setup link.
+    let config = write_config(dir.path(), "127.0.0.1:0", "").await;
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("GATEHOUSE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    for (stream, reader) in [
+        (
+            "stdout",
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        ),
+        ("stderr", Box::new(child.stderr.take().unwrap())),
+    ] {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                let _ = sender.send((stream, line));
+            }
+        });
+    }
+    drop(sender);
+    // Everything both streams say until the link was printed and logged, or 30 s.
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    let started = Instant::now();
+    let link_seen = |lines: &[(&str, String)]| lines.iter().any(|(_, line)| line.contains("/setup?token="));
+    let notice_seen = |lines: &[(&str, String)]| lines.iter().any(|(_, line)| line.contains("setup link was printed"));
+    while started.elapsed() < Duration::from_secs(30) && !(link_seen(&lines) && notice_seen(&lines)) {
+        if let Ok(line) = receiver.recv_timeout(Duration::from_millis(200)) {
+            lines.push(line);
+        }
+    }
+    // Serving (so SIGTERM is handled) before it is asked to stop.
+    let addr = lines
+        .iter()
+        .find_map(|(_, line)| line.strip_prefix("listening on http://"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("serve prints its address: {lines:#?}"))
+        .to_string();
+    let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(line) = receiver.recv_timeout(Duration::from_millis(500)) {
+        lines.push(line);
+    }
+    assert!(status.success(), "clean exit, got {status:?}");
+
+    let token = lines
+        .iter()
+        .find_map(|(_, line)| line.split("/setup?token=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_string())
+        .unwrap_or_else(|| panic!("a setup link was printed: {lines:#?}"));
+    assert!(token.len() >= 32, "{token}");
+    let with_token: Vec<&(&str, String)> = lines.iter().filter(|(_, line)| line.contains(&token)).collect();
+    assert_eq!(
+        with_token.len(),
+        1,
+        "the link is printed once, nowhere else: {lines:#?}"
+    );
+    let (stream, line) = with_token[0];
+    assert_eq!(*stream, "stderr", "the link goes to the terminal's standard error");
+    assert!(
+        line.starts_with("first-run setup: open http://"),
+        "written directly, not as a log line: {line}"
+    );
+    // The log says that a link was printed, and carries no token.
+    let log_lines: Vec<&String> = lines
+        .iter()
+        .filter(|(_, line)| {
+            [" TRACE ", " DEBUG ", " INFO ", " WARN ", " ERROR "]
+                .iter()
+                .any(|level| line.contains(level))
+        })
+        .map(|(_, line)| line)
+        .collect();
+    assert!(
+        log_lines.iter().any(|line| line.contains("setup link was printed")),
+        "{lines:#?}"
+    );
+    assert!(log_lines.iter().all(|line| !line.contains(&token)), "{log_lines:#?}");
+}
+
 #[tokio::test]
 async fn second_factor_setup_links_and_resets_from_the_command_line() {
     use gatehouse::storage::entities::{audit_events, second_factor_setup_links, totp_credentials, users};

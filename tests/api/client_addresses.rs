@@ -82,3 +82,59 @@ async fn a_forged_x_forwarded_for_is_ignored_without_trusted_proxies() {
     let app = spawn_app_with(|config| config.clients.push(service_client(&["10.0.0.0/8"]))).await;
     assert_refused(&client_token(&app, Some("10.1.2.3")).await);
 }
+
+/// Everything in an answer except what describes the moment or the address's own budget.
+async fn comparable(response: reqwest::Response) -> (StatusCode, Vec<(String, String)>, String) {
+    let status = response.status();
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-ratelimit-remaining" | "x-ratelimit-reset"))
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_string()))
+        .collect();
+    headers.sort();
+    (status, headers, response.text().await.expect("body"))
+}
+
+/// From outside a client's allowlist, the answer must not tell whether the secret was
+/// right: otherwise the allowlist is an oracle for guessing it from anywhere.
+#[tokio::test]
+async fn outside_the_allowlist_a_right_and_a_wrong_secret_get_the_same_answer() {
+    let app = spawn_app_with(|config| config.clients.push(service_client(&["10.0.0.0/8"]))).await;
+    for path in ["/token", "/revoke", "/introspect"] {
+        let send = |secret: &'static str| {
+            let url = app.url(path);
+            async move {
+                http_client()
+                    .post(url)
+                    .basic_auth(SERVICE_ID, Some(secret))
+                    .form(&[("grant_type", "client_credentials"), ("token", "anything")])
+                    .send()
+                    .await
+                    .expect("POST")
+            }
+        };
+        let right = comparable(send(SERVICE_SECRET).await).await;
+        let wrong = comparable(send("not-the-service-secret-at-all").await).await;
+        assert_eq!(right.0, StatusCode::UNAUTHORIZED, "{path}: {}", right.2);
+        assert_eq!(right, wrong, "{path}: the answers tell the secrets apart");
+        assert!(right.1.iter().any(|(name, _)| name == "x-ratelimit-limit"));
+    }
+    // Both are audited as address refusals; the trail (not the caller) tells them apart,
+    // since a right secret from a wrong address may mean it leaked.
+    let rows = audit_rows_until(&app.database_url, |rows| {
+        rows.iter().filter(|r| r.kind == "client.address_refused").count() >= 6
+    })
+    .await;
+    let refused: Vec<_> = rows.iter().filter(|r| r.kind == "client.address_refused").collect();
+    assert_eq!(refused.len(), 6, "{rows:?}");
+    let valid = refused
+        .iter()
+        .filter(|r| r.detail.contains(r#""credentials":"valid""#))
+        .count();
+    let invalid = refused
+        .iter()
+        .filter(|r| r.detail.contains(r#""credentials":"invalid""#))
+        .count();
+    assert_eq!((valid, invalid), (3, 3), "{refused:?}");
+}

@@ -148,3 +148,23 @@ async fn a_request_waiting_for_consent_gives_exactly_one_code() {
         .count();
     assert_eq!(codes, 1, "one approval, one code: {first:?} / {second:?}");
 }
+
+#[tokio::test]
+async fn sign_ins_in_progress_are_capped_per_address() {
+    let app = spawn_app_with(|config| config.rate_limits.pending_authorizations_per_ip = 3).await;
+    let url = AuthorizeRequest::new(CONFIDENTIAL_ID, CONFIDENTIAL_REDIRECT).url(&app);
+    for _ in 0..3 {
+        let location = redirect_of(&Browser::new(), &url).await;
+        assert!(location.starts_with(&app.url("/login?request=")), "{location}");
+    }
+    let location = redirect_of(&Browser::new(), &url).await;
+    let answer = callback(&location);
+    assert_eq!(answer.base, CONFIDENTIAL_REDIRECT, "{location}");
+    assert_eq!(answer.error.as_deref(), Some("temporarily_unavailable"), "{location}");
+    assert!(answer.code.is_none());
+
+    // Once they expire, the address may start sign-ins again.
+    app.clock.advance(gatehouse::config::Lifetimes::default().login + 1);
+    let location = redirect_of(&Browser::new(), &url).await;
+    assert!(location.starts_with(&app.url("/login?request=")), "{location}");
+}

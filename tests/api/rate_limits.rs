@@ -434,3 +434,161 @@ async fn wrong_passwords_lock_a_username_on_every_instance_until_the_window_pass
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
 }
+
+/// A request answered before its client authenticated (a repeated parameter, two ways of
+/// authenticating at once, a body that is not a form) proves nothing about the client, so
+/// it must not spend the client's budget: only the address pays for it.
+#[tokio::test]
+async fn requests_that_never_authenticated_do_not_spend_the_clients_budget() {
+    let app = spawn_app_with(|config| {
+        config.rate_limits.token_per_ip = 1000;
+        config.rate_limits.token_per_client = 2;
+        config.rate_limits.revoke_per_client = 2;
+    })
+    .await;
+    let wrong = Some((CONFIDENTIAL_ID, "not-the-secret-at-all"));
+    for _ in 0..3 {
+        let repeated = token_request(
+            &app,
+            wrong,
+            &[("grant_type", "authorization_code"), ("grant_type", "refresh_token")],
+        )
+        .await;
+        assert_eq!(repeated.status, StatusCode::BAD_REQUEST, "{:?}", repeated.body);
+        assert_eq!(repeated.error(), Some("invalid_request"), "{:?}", repeated.body);
+
+        let two_methods = token_request(
+            &app,
+            wrong,
+            &[("grant_type", "client_credentials"), ("client_secret", "also-wrong")],
+        )
+        .await;
+        assert_eq!(two_methods.error(), Some("invalid_request"), "{:?}", two_methods.body);
+
+        let not_a_form = http_client()
+            .post(app.url("/token"))
+            .basic_auth(CONFIDENTIAL_ID, Some("not-the-secret-at-all"))
+            .header("content-type", "text/plain")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .expect("token request");
+        let not_a_form = JsonReply::read(not_a_form).await;
+        assert_eq!(not_a_form.error(), Some("invalid_request"), "{:?}", not_a_form.body);
+
+        let revoke = http_client()
+            .post(app.url("/revoke"))
+            .basic_auth(CONFIDENTIAL_ID, Some("not-the-secret-at-all"))
+            .form(&[("token", "a"), ("token", "b")])
+            .send()
+            .await
+            .expect("revocation request");
+        let revoke = JsonReply::read(revoke).await;
+        assert_eq!(revoke.error(), Some("invalid_request"), "{:?}", revoke.body);
+    }
+
+    // The real client still has its whole budget.
+    let basic = Some((CONFIDENTIAL_ID, CONFIDENTIAL_SECRET));
+    let right = token_request(&app, basic, BOGUS_CODE).await;
+    assert_eq!(right.error(), Some("invalid_grant"), "{:?}", right.body);
+    assert_eq!(rate_headers(&right.headers), (2, 1, 60), "only its own request counted");
+    let revoked = http_client()
+        .post(app.url("/revoke"))
+        .basic_auth(CONFIDENTIAL_ID, Some(CONFIDENTIAL_SECRET))
+        .form(&[("token", "not-a-token")])
+        .send()
+        .await
+        .expect("revocation request");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(rate_headers(revoked.headers()).1, 1);
+}
+
+/// An IPv6 client usually holds a whole /64: its addresses share one budget, another /64
+/// has its own, and an IPv4-mapped address is the IPv4 address.
+#[tokio::test]
+async fn ipv6_addresses_share_a_budget_per_prefix_and_mapped_ipv4_is_ipv4() {
+    let app = spawn_app_with(|config| {
+        config.rate_limits.token_per_ip = 2;
+        config.network.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let first = post_with_forwarded_for(&app, "2001:db8:1:2::1").await;
+    assert_eq!(first.error(), Some("invalid_grant"), "{:?}", first.body);
+    let second = post_with_forwarded_for(&app, "2001:db8:1:2:ffff:ffff:ffff:fffe").await;
+    assert_eq!(second.error(), Some("invalid_grant"), "{:?}", second.body);
+    assert_eq!(rate_headers(&second.headers).1, 0, "one /64, one budget");
+    assert_json_429(&post_with_forwarded_for(&app, "[2001:db8:1:2::99]:443").await, 60);
+    let other = post_with_forwarded_for(&app, "2001:db8:1:3::1").await;
+    assert_eq!(other.error(), Some("invalid_grant"), "{:?}", other.body);
+    assert_eq!(rate_headers(&other.headers).1, 1, "another /64 has its own budget");
+
+    let v4 = post_with_forwarded_for(&app, "203.0.113.9").await;
+    assert_eq!(rate_headers(&v4.headers).1, 1);
+    let mapped = post_with_forwarded_for(&app, "::ffff:203.0.113.9").await;
+    assert_eq!(
+        rate_headers(&mapped.headers).1,
+        0,
+        "IPv4-mapped IPv6 is the IPv4 address"
+    );
+    let neighbour = post_with_forwarded_for(&app, "203.0.113.10").await;
+    assert_eq!(rate_headers(&neighbour.headers).1, 1, "IPv4 stays per address");
+
+    let rows = audit_rows_until(&app.database_url, |rows| rows.iter().any(|r| r.kind == "rate_limited")).await;
+    let limited = rows.iter().find(|r| r.kind == "rate_limited").expect("audited");
+    assert_eq!(limited.actor.as_deref(), Some("2001:db8:1:2::/64"), "{limited:?}");
+}
+
+#[tokio::test]
+async fn the_ipv6_prefix_length_is_configurable() {
+    let wide = spawn_app_with(|config| {
+        config.rate_limits.token_per_ip = 2;
+        config.rate_limits.ipv6_prefix_length = 48;
+        config.network.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    post_with_forwarded_for(&wide, "2001:db8:1:2::1").await;
+    let same_48 = post_with_forwarded_for(&wide, "2001:db8:1:ffff::1").await;
+    assert_eq!(rate_headers(&same_48.headers).1, 0, "one /48, one budget");
+
+    let narrow = spawn_app_with(|config| {
+        config.rate_limits.token_per_ip = 2;
+        config.rate_limits.ipv6_prefix_length = 128;
+        config.network.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    post_with_forwarded_for(&narrow, "2001:db8:1:2::1").await;
+    let neighbour = post_with_forwarded_for(&narrow, "2001:db8:1:2::2").await;
+    assert_eq!(rate_headers(&neighbour.headers).1, 1, "/128: every address on its own");
+}
+
+/// Public clients keep their budget per client and address, the address being the /64.
+#[tokio::test]
+async fn a_public_clients_budget_is_per_ipv6_prefix() {
+    let app = spawn_app_with(|config| {
+        config.rate_limits.token_per_client = 2;
+        config.network.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let refresh = |forwarded_for: &'static str| {
+        let app = &app;
+        async move {
+            let response = http_client()
+                .post(app.url("/token"))
+                .header("x-forwarded-for", forwarded_for)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", PUBLIC_ID),
+                    ("refresh_token", "never-issued"),
+                ])
+                .send()
+                .await
+                .expect("token request");
+            JsonReply::read(response).await
+        }
+    };
+    refresh("2001:db8:5:6::1").await;
+    refresh("2001:db8:5:6::2").await;
+    assert_json_429(&refresh("2001:db8:5:6::3").await, 60);
+    let elsewhere = refresh("2001:db8:5:7::1").await;
+    assert_eq!(elsewhere.error(), Some("invalid_grant"), "{:?}", elsewhere.body);
+}

@@ -145,3 +145,63 @@ fn redirects_keep_the_registered_query() {
     let url = redirect_with_parameters("https://app.example/cb?x=1", &[("code", "a b"), ("state", "s&t")]);
     assert_eq!(url, "https://app.example/cb?x=1&code=a+b&state=s%26t");
 }
+
+#[test]
+fn over_long_parameters_are_refused_before_anything_is_kept() {
+    let state = "s".repeat(2049);
+    let error = validate(
+        &format!("{BASE}&scope=openid&state={state}"),
+        TokenEndpointAuthMethod::ClientSecretBasic,
+    )
+    .unwrap_err();
+    assert_eq!(error.error, "invalid_request");
+    assert_eq!(
+        error.description,
+        "the state parameter is too long (at most 2048 bytes)"
+    );
+    assert_eq!(raw(&format!("state={state}")).get_within_limit("state"), None);
+    assert_eq!(raw("state=short").get_within_limit("state"), Some("short"));
+
+    let at_limit = "s".repeat(2048);
+    let request = validate(
+        &format!("{BASE}&scope=openid&state={at_limit}"),
+        TokenEndpointAuthMethod::ClientSecretBasic,
+    )
+    .unwrap();
+    assert_eq!(request.state.as_deref(), Some(at_limit.as_str()));
+
+    // A repeated parameter's later values are measured too.
+    let repeated = raw(&format!("nonce=a&nonce={}", "n".repeat(600)));
+    assert!(repeated.size_problem().is_some());
+}
+
+#[test]
+fn a_flood_of_parameters_is_one_problem_and_stops_the_reading() {
+    let query: Vec<String> = (0..10_000).map(|i| format!("p{i}=v")).collect();
+    let flood = raw(&query.join("&"));
+    assert_eq!(
+        flood.size_problem(),
+        Some(crate::authorization::parameter_limits::SizeProblem::TooManyParameters)
+    );
+    assert!(flood.get("p100").is_none(), "reading stopped at the limit");
+}
+
+#[test]
+fn an_over_long_client_id_or_redirect_uri_is_not_redirectable() {
+    let long_id = format!("client_id={}", "a".repeat(129));
+    assert_eq!(
+        client_id_of(&raw(&long_id)),
+        Err(UnredirectableError::TooLong {
+            name: "client_id",
+            limit: 128
+        })
+    );
+    let long_uri = format!("redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D{}", "1".repeat(2100));
+    assert_eq!(
+        redirect_uri_of(&raw(&long_uri), &client(TokenEndpointAuthMethod::None)),
+        Err(UnredirectableError::TooLong {
+            name: "redirect_uri",
+            limit: 2048
+        })
+    );
+}

@@ -3,6 +3,7 @@ pub mod browser;
 pub mod database;
 pub mod jwt;
 pub mod oauth;
+pub mod recording_listener;
 pub mod relying_party;
 pub mod second_factor;
 pub mod slapd;
