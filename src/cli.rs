@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `check-config`, `clients`, `keys`, `ldap test`.
+//! The command line: `serve`, `migrate`, `check-config`, `clients`, `keys`, `ldap test`,
+//! `second-factor`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -8,8 +9,12 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::startup::{load_master_key, open_database};
+use crate::audit::AuditLog;
 use crate::authorization::client_registry::{add_client, list_clients, remove_client, NewClient};
 use crate::authorization::client_secret::ClientSecretKey;
+use crate::authorization::second_factor_enrolment::{
+    find_person_by_sub_or_username, issue_setup_link, setup_link_url, SetupLinkError,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
     client_capability_problems, validate_client_id, validate_redirect_uri, Config, GrantType, LdapConfig,
@@ -18,6 +23,7 @@ use crate::config::{
 use crate::crypto::random_token;
 use crate::directory::{Directory, LdapDirectory};
 use crate::keys::{list_signing_keys, revoke_signing_key, rotate_signing_keys_now, KeyRing, KeyStatus, RotationPolicy};
+use crate::mfa::{reset_totp, MfaError};
 use crate::settings::ldap_settings::read_ldap_settings;
 use crate::Application;
 
@@ -52,6 +58,24 @@ pub enum Command {
     /// Check the directory settings.
     #[command(subcommand)]
     Ldap(LdapCommand),
+    /// A person's second factor, for operators (when no administrator can sign in with one).
+    #[command(subcommand)]
+    SecondFactor(SecondFactorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecondFactorCommand {
+    /// Print a one-time link (24 hours) with which the person sets up an authenticator
+    /// after their password; it replaces their previous link. Audited with actor `cli`.
+    SetupLink {
+        /// The person's `sub` or username, as the People page shows them.
+        person: String,
+    },
+    /// Remove the person's second factor and recovery codes. Audited with actor `cli`.
+    Reset {
+        /// The person's `sub` or username, as the People page shows them.
+        person: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,7 +212,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(command) => clients(config, command).await,
         Command::Keys(command) => keys(config, command).await,
         Command::Ldap(LdapCommand::Test { username }) => ldap_test(config, &username).await,
+        Command::SecondFactor(command) => second_factor(config, command).await,
     }
+}
+
+/// Who the command line's changes are attributed to in the audit trail.
+const CLI_ACTOR: &str = "cli";
+
+async fn second_factor(config: Config, command: SecondFactorCommand) -> anyhow::Result<()> {
+    let db = open_database(&config).await?;
+    let audit = AuditLog::start(db.clone());
+    let now = SystemClock.now_unix();
+    let who = match &command {
+        SecondFactorCommand::SetupLink { person } | SecondFactorCommand::Reset { person } => person,
+    };
+    let person = find_person_by_sub_or_username(&db, who)
+        .await?
+        .with_context(|| format!("nobody called `{who}` has signed in to Gatehouse (give their sub or username)"))?;
+    let name = format!("{} ({})", person.claims.username, person.id);
+    let outcome = match command {
+        SecondFactorCommand::SetupLink { .. } => {
+            match issue_setup_link(&db, &person.id, CLI_ACTOR, &audit, now).await {
+                Ok(created) => {
+                    println!(
+                        "setup link for {name}, valid until {}:",
+                        show_time(Some(created.link.expires_at))
+                    );
+                    println!("{}", setup_link_url(&config.issuer, &created.token));
+                    println!("(shown once; it works once, for this person only; a new link replaces it)");
+                    Ok(())
+                }
+                Err(SetupLinkError::AlreadyEnrolled) => Err(anyhow::anyhow!(
+                    "{name} has a second factor already: reset it first (gatehouse second-factor reset)"
+                )),
+                Err(error) => Err(error.into()),
+            }
+        }
+        SecondFactorCommand::Reset { .. } => match reset_totp(&db, &person.id, CLI_ACTOR, &audit, now).await {
+            Ok(()) => {
+                println!("removed the second factor of {name}");
+                Ok(())
+            }
+            Err(MfaError::NotEnrolled) => {
+                println!("{name} had no second factor");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        },
+    };
+    audit.flush().await;
+    outcome
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

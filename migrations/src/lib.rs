@@ -10,6 +10,7 @@ mod m20261128_000004_create_mfa;
 mod m20261128_000005_client_require_mfa;
 mod m20261128_000006_token_lifecycle;
 mod m20261207_000007_flow_steps_and_refusals;
+mod m20261207_000011_second_factor_setup_links;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_client_require_mfa::Migration),
             Box::new(m20261128_000006_token_lifecycle::Migration),
             Box::new(m20261207_000007_flow_steps_and_refusals::Migration),
+            Box::new(m20261207_000011_second_factor_setup_links::Migration),
         ]
     }
 }

@@ -7,10 +7,14 @@
 //! - `POST /admin/people/{sub}/revoke-all`: ends every session, grant and personal access
 //!   token (audited `user.everything_revoked`, as `POST /admin/api/users/{sub}/revoke-all`);
 //! - `POST /admin/people/{sub}/totp/reset`: removes the second factor (audited
-//!   `totp.reset`, as `DELETE /admin/api/users/{sub}/totp`).
+//!   `totp.reset`, as `DELETE /admin/api/users/{sub}/totp`);
+//! - `POST /admin/people/{sub}/second-factor-setup-link`: a one-time link for a person
+//!   without a second factor to set one up (audited `totp.setup_link_created`, as
+//!   `POST /admin/api/users/{sub}/second-factor-setup-link`).
 //!
-//! Both changes are CSRF-protected forms answered with a 303 back to the person's page,
-//! whose notice is chosen from a fixed list (never text from the address bar).
+//! The changes are CSRF-protected forms. The first two are answered with a 303 back to the
+//! person's page, whose notice is chosen from a fixed list (never text from the address
+//! bar); a setup link is shown once on the page that answers its form.
 
 use crate::http::csrf::set_csrf_cookie;
 use actix_web::http::StatusCode;
@@ -21,14 +25,15 @@ use serde::Deserialize;
 use super::access::AdminSession;
 use crate::app::state::AppState;
 use crate::authorization::browser_session::{describe_user_agent, list_sessions};
-use crate::authorization::people::PersonClaims;
+use crate::authorization::people::{find_person, PersonClaims};
 use crate::authorization::revoke_everything::revoke_everything_by_administrator;
+use crate::authorization::second_factor_enrolment::{issue_setup_link, setup_link_url, SetupLinkError};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::format_time;
-use crate::http::people_pages::{PeoplePage, PersonPage, PersonRow, PersonSummary, SessionRow};
+use crate::http::people_pages::{PeoplePage, PersonPage, PersonRow, PersonSummary, SessionRow, SetupLinkRow};
 use crate::http::redirect::redirect_see_other;
 use crate::http::token_pages::TokenRow;
-use crate::mfa::{enrolled_at, has_active_totp, reset_totp, MfaError};
+use crate::mfa::{enrolled_at, has_active_totp, outstanding_setup_link, reset_totp, MfaError};
 use crate::storage::entities::users;
 use crate::tokens::personal_access_token::list_personal_access_tokens;
 
@@ -147,14 +152,42 @@ async fn find_user(state: &AppState, sub: &str) -> Result<users::Model, PageErro
         .ok_or_else(|| unknown_person(demo))
 }
 
-/// The person's page, with `notice` or `error` above it.
+/// What the person's page says above and besides what is stored.
+#[derive(Default)]
+struct PageMessage {
+    notice: Option<String>,
+    error: Option<String>,
+    /// A setup link just made, shown this once.
+    new_setup_link: Option<String>,
+}
+
+/// The person's live setup link, with its maker's username when known.
+async fn setup_link_row(state: &AppState, sub: &str, now: i64) -> Result<Option<SetupLinkRow>, PageError> {
+    let Some(link) = outstanding_setup_link(&state.db, sub, now)
+        .await
+        .map_err(PageError::internal)?
+    else {
+        return Ok(None);
+    };
+    let created_by = match find_person(&state.db, &link.created_by).await? {
+        Some(maker) => maker.claims.username,
+        None => link.created_by.clone(),
+    };
+    Ok(Some(SetupLinkRow {
+        created_by,
+        created: format_time(link.created_at),
+        expires: format_time(link.expires_at),
+    }))
+}
+
+/// The person's page, with `message` above it.
 async fn person_page(
     state: &AppState,
     req: &HttpRequest,
     admin: &AdminSession,
     sub: &str,
     status: StatusCode,
-    message: (Option<String>, Option<String>),
+    message: PageMessage,
 ) -> Result<HttpResponse, PageError> {
     let demo = state.config.demo;
     let internal = |error: &dyn std::fmt::Display| PageError::internal(error).in_demo(demo);
@@ -178,6 +211,11 @@ async fn person_page(
             last_seen: format_time(session.last_seen_at),
         })
         .collect();
+    let setup_link = if second_factor.is_none() {
+        setup_link_row(state, sub, now).await.map_err(|e| e.in_demo(demo))?
+    } else {
+        None
+    };
     let tokens = list_personal_access_tokens(&state.db, Some(sub))
         .await
         .map_err(|e| internal(&e))?
@@ -199,10 +237,12 @@ async fn person_page(
             last_sign_in: format_time(model.last_login_at),
         },
         second_factor,
+        setup_link,
+        new_setup_link: message.new_setup_link,
         sessions,
         tokens,
-        notice: message.0,
-        error: message.1,
+        notice: message.notice,
+        error: message.error,
     };
     let mut builder = html_response(status);
     set_csrf_cookie(&mut builder, csrf.cookie);
@@ -248,8 +288,11 @@ pub async fn get_person_page(
     admin: AdminSession,
     sub: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = outcome_notice(&req);
-    person_page(&state, &req, &admin, &sub, StatusCode::OK, (notice, None)).await
+    let message = PageMessage {
+        notice: outcome_notice(&req),
+        ..PageMessage::default()
+    };
+    person_page(&state, &req, &admin, &sub, StatusCode::OK, message).await
 }
 
 /// `/admin/people/{sub}` with every character outside the unreserved set percent-encoded,
@@ -281,8 +324,11 @@ async fn refuse_expired_form(
     admin: &AdminSession,
     sub: &str,
 ) -> Result<HttpResponse, PageError> {
-    let expired = Some("This form had expired; nothing was changed. Please try again.".to_string());
-    person_page(state, req, admin, sub, StatusCode::BAD_REQUEST, (None, expired)).await
+    let message = PageMessage {
+        error: Some("This form had expired; nothing was changed. Please try again.".to_string()),
+        ..PageMessage::default()
+    };
+    person_page(state, req, admin, sub, StatusCode::BAD_REQUEST, message).await
 }
 
 /// `POST /admin/people/{sub}/revoke-all`.
@@ -334,6 +380,49 @@ pub async fn post_reset_second_factor(
     Ok(redirect_see_other(&person_location(&sub, &format!("done={done}"))))
 }
 
+/// `POST /admin/people/{sub}/second-factor-setup-link`: the link is shown once, on the
+/// page that answers (no redirect, so it is never in an address or a history entry).
+pub async fn post_create_setup_link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    admin: AdminSession,
+    sub: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, PageError> {
+    let sub = sub.into_inner();
+    if !state.csrf.verify(&req, state.secure_cookies(), &form.csrf_token) {
+        return refuse_expired_form(&state, &req, &admin, &sub).await;
+    }
+    let (status, message) = match issue_setup_link(&state.db, &sub, &admin.sub, &state.audit, state.now()).await {
+        Ok(created) => {
+            let notice = if created.replaced {
+                "A new setup link was created; the previous one no longer works."
+            } else {
+                "A setup link was created."
+            };
+            let message = PageMessage {
+                notice: Some(notice.to_string()),
+                new_setup_link: Some(setup_link_url(state.issuer(), &created.token)),
+                ..PageMessage::default()
+            };
+            (StatusCode::OK, message)
+        }
+        Err(SetupLinkError::UnknownPerson) => return Err(unknown_person(state.config.demo)),
+        Err(SetupLinkError::AlreadyEnrolled) => {
+            let message = PageMessage {
+                error: Some(
+                    "This person has a second factor already; no link was created. Reset it first if they lost it."
+                        .to_string(),
+                ),
+                ..PageMessage::default()
+            };
+            (StatusCode::CONFLICT, message)
+        }
+        Err(SetupLinkError::Mfa(error)) => return Err(PageError::internal(error).in_demo(state.config.demo)),
+    };
+    person_page(&state, &req, &admin, &sub, status, message).await
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/people", web::get().to(get_people_page))
         .route("/admin/people/{sub}", web::get().to(get_person_page))
@@ -341,6 +430,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/people/{sub}/totp/reset",
             web::post().to(post_reset_second_factor),
+        )
+        .route(
+            "/admin/people/{sub}/second-factor-setup-link",
+            web::post().to(post_create_setup_link),
         );
 }
 

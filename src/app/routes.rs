@@ -10,7 +10,8 @@ use crate::oidc::{
     token_endpoint, userinfo_endpoint,
 };
 use crate::web::{
-    account_page, consent_page, health, home_page, login_page, sessions_page, static_route, tokens_page, totp_page,
+    account_page, consent_page, health, home_page, login_page, sessions_page, setup_link_page, static_route,
+    tokens_page, totp_page,
 };
 
 /// Cross-origin access for endpoints browser applications call directly (no cookies).
@@ -93,6 +94,11 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
             .wrap(rate_limit(LimitedEndpoint::SecondFactor))
             .route(web::get().to(totp_page::get_login_totp_enrol))
             .route(web::post().to(totp_page::post_login_totp_enrol)),
+    )
+    .service(
+        web::resource("/login/totp/setup")
+            .wrap(rate_limit(LimitedEndpoint::SecondFactor))
+            .route(web::get().to(setup_link_page::get_second_factor_setup)),
     )
     .route("/login/continue", web::get().to(totp_page::get_login_continue))
     .route("/account", web::get().to(account_page::get_account))

@@ -57,9 +57,11 @@ pub enum AuditEvent {
         actor: String,
         groups: Vec<String>,
     },
-    /// A person confirmed a new TOTP authenticator (and got new recovery codes).
+    /// A person confirmed a new TOTP authenticator (and got new recovery codes);
+    /// `setup_link_by` names who made the setup link it used, if one was used.
     TotpEnrolled {
         sub: String,
+        setup_link_by: Option<String>,
     },
     /// A TOTP code was accepted as the second factor.
     TotpVerified {
@@ -185,6 +187,19 @@ pub enum AuditEvent {
         outcome: &'static str,
         first_failure: Option<String>,
     },
+    /// `by` (an administrator's `sub`, or `cli`) made a second-factor setup link for `sub`,
+    /// valid until `expires_at`; `replaced` when it revoked a live earlier one.
+    TotpSetupLinkCreated {
+        sub: String,
+        by: String,
+        expires_at: i64,
+        replaced: bool,
+    },
+    /// The first administrator set up a second factor with the password alone (no
+    /// administrator had one yet). Also logged as a warning.
+    TotpFirstAdministratorEnrolled {
+        sub: String,
+    },
 }
 
 impl AuditEvent {
@@ -219,6 +234,8 @@ impl AuditEvent {
             AuditEvent::EverythingRevoked { .. } => "user.everything_revoked",
             AuditEvent::PersonRefusedByDirectory { .. } => "person.refused_by_directory",
             AuditEvent::LdapConnectionTested { .. } => "ldap.connection_tested",
+            AuditEvent::TotpSetupLinkCreated { .. } => "totp.setup_link_created",
+            AuditEvent::TotpFirstAdministratorEnrolled { .. } => "totp.first_administrator_enrolled",
         }
     }
 
@@ -233,7 +250,7 @@ impl AuditEvent {
             AuditEvent::LdapSettingsChanged { actor, .. }
             | AuditEvent::AdminGroupsChanged { actor, .. }
             | AuditEvent::LdapConnectionTested { actor, .. } => Some(actor),
-            AuditEvent::TotpEnrolled { sub }
+            AuditEvent::TotpEnrolled { sub, .. }
             | AuditEvent::TotpVerified { sub }
             | AuditEvent::TotpFailed { sub, .. }
             | AuditEvent::TotpLockedOut { sub, .. }
@@ -253,6 +270,8 @@ impl AuditEvent {
             | AuditEvent::EverythingRevoked { by, .. } => Some(by),
             AuditEvent::RateLimited { key, .. } => Some(key),
             AuditEvent::PersonRefusedByDirectory { sub, .. } => Some(sub),
+            AuditEvent::TotpSetupLinkCreated { by, .. } => Some(by),
+            AuditEvent::TotpFirstAdministratorEnrolled { sub } => Some(sub),
         }
     }
 
@@ -346,9 +365,18 @@ impl AuditEvent {
                 "outcome": outcome,
                 "first_failure": first_failure,
             }),
+            AuditEvent::TotpEnrolled { setup_link_by, .. } => {
+                json!({ "setup_link": setup_link_by.is_some(), "setup_link_by": setup_link_by })
+            }
+            AuditEvent::TotpSetupLinkCreated {
+                sub,
+                expires_at,
+                replaced,
+                ..
+            } => json!({ "sub": sub, "expires_at": expires_at, "replaced": replaced }),
+            AuditEvent::TotpFirstAdministratorEnrolled { .. } => json!({ "setup_link": false }),
             AuditEvent::SignedOut { .. }
             | AuditEvent::ConsentDenied { .. }
-            | AuditEvent::TotpEnrolled { .. }
             | AuditEvent::TotpVerified { .. }
             | AuditEvent::RecoveryCodesRegenerated { .. }
             | AuditEvent::ApplicationDisconnected { .. } => json!({}),

@@ -18,5 +18,6 @@ pub mod released_claims;
 pub mod revoke_everything;
 pub mod scopes;
 pub mod second_factor;
+pub mod second_factor_enrolment;
 pub mod sign_in;
 pub mod token_exchange;

@@ -1,8 +1,8 @@
 //! Ending everything a person holds, in one transaction: their browser sessions, every
 //! grant (so access and refresh tokens stop at once), their personal access tokens, and
 //! whatever could still turn into access later: unredeemed authorization codes, second-
-//! factor challenges and pending authorization requests. Consents stay: signing in again
-//! does not ask for them anew.
+//! factor challenges, second-factor setup links and pending authorization requests.
+//! Consents stay: signing in again does not ask for them anew.
 //!
 //! Two callers: an administrator's "end all sessions and tokens", and the directory
 //! refusing the person (see `people::refuse_person`).
@@ -14,6 +14,7 @@ use super::browser_session::end_sessions_of_user;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::storage::entities::{
     authorization_codes, grants, pending_authorizations, personal_access_tokens, second_factor_challenges,
+    second_factor_setup_links,
 };
 
 /// What revoking everything of a person switched off.
@@ -26,8 +27,8 @@ pub struct RevokedEverything {
     pub personal_access_tokens: u64,
     /// Authorization codes issued but not redeemed yet, removed.
     pub authorization_codes: u64,
-    /// Half-finished sign-ins (second factor owed) and pending authorization requests for
-    /// the person, removed.
+    /// Half-finished sign-ins (second factor owed), a second-factor setup link and pending
+    /// authorization requests for the person, removed.
     pub pending_sign_ins: u64,
 }
 
@@ -66,6 +67,11 @@ pub async fn revoke_everything_in(
         .exec(conn)
         .await?
         .rows_affected;
+    let setup_links = second_factor_setup_links::Entity::delete_many()
+        .filter(second_factor_setup_links::Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?
+        .rows_affected;
     let pending = pending_authorizations::Entity::delete_many()
         .filter(pending_authorizations::Column::UserId.eq(user_id))
         .exec(conn)
@@ -76,7 +82,7 @@ pub async fn revoke_everything_in(
         grants,
         personal_access_tokens,
         authorization_codes,
-        pending_sign_ins: challenges + pending,
+        pending_sign_ins: challenges + setup_links + pending,
     })
 }
 

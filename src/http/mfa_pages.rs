@@ -62,6 +62,9 @@ pub struct AccountPage {
     pub remaining_recovery_codes: usize,
     /// Whether policy requires this person to have a second factor.
     pub required: bool,
+    /// Whether the person administers Gatehouse (a new authenticator then needs a setup
+    /// link from another administrator).
+    pub administrator: bool,
     pub notice: Option<String>,
     pub error: Option<String>,
 }
@@ -122,12 +125,14 @@ mod tests {
             totp_enrolled: enrolled,
             remaining_recovery_codes: 7,
             required: false,
+            administrator: true,
             notice: None,
             error: None,
         };
         let on = page(true).render().expect("renders");
         assert!(on.contains("/account/totp/reset") && on.contains("/account/recovery-codes"));
         assert!(on.contains(">7<"));
+        assert!(on.contains("setup link from another administrator"), "{on}");
         let off = page(false).render().expect("renders");
         assert!(off.contains("/account/totp/enrol") && !off.contains("/account/totp/reset"));
     }

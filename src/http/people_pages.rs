@@ -48,6 +48,10 @@ pub struct PersonPage {
     pub person: PersonSummary,
     /// When the second factor was confirmed; `Some("")` when enrolled at an unknown time.
     pub second_factor: Option<String>,
+    /// The person's live setup link (without one, and without a second factor: none).
+    pub setup_link: Option<SetupLinkRow>,
+    /// The address of a setup link just made, shown this once.
+    pub new_setup_link: Option<String>,
     /// The live browser sessions, most recently seen first.
     pub sessions: Vec<SessionRow>,
     /// Every personal access token, newest first.
@@ -67,6 +71,15 @@ pub struct PersonSummary {
     pub groups: String,
     pub first_sign_in: String,
     pub last_sign_in: String,
+}
+
+/// A live second-factor setup link (never its address, which is shown only once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupLinkRow {
+    /// The username of the administrator who made it (or `cli`).
+    pub created_by: String,
+    pub created: String,
+    pub expires: String,
 }
 
 /// A live browser session.
@@ -98,6 +111,8 @@ mod tests {
                 last_sign_in: "2026-11-28 17:23 UTC".to_string(),
             },
             second_factor,
+            setup_link: None,
+            new_setup_link: None,
             sessions: vec![SessionRow {
                 browser: "Firefox on Linux".to_string(),
                 ip: Some("192.0.2.7".to_string()),
@@ -126,6 +141,8 @@ mod tests {
             html.contains(r#"action="/admin/people/a%20b%2F%3Cc%3E/totp/reset""#),
             "{html}"
         );
+        // With a second factor, a setup link would do nothing.
+        assert!(!html.contains("second-factor-setup-link"), "{html}");
     }
 
     #[test]
@@ -133,7 +150,36 @@ mod tests {
         let html = person_page(None).render().unwrap();
         assert!(!html.contains("/totp/reset"), "{html}");
         assert!(html.contains("/revoke-all"));
-        assert_eq!(html.matches(r#"name="csrf_token""#).count(), 1);
+        // Without one, the setup link form is offered instead, with its own CSRF token.
+        assert!(
+            html.contains(r#"action="/admin/people/a%20b%2F%3Cc%3E/second-factor-setup-link""#),
+            "{html}"
+        );
+        assert_eq!(html.matches(r#"name="csrf_token" value="csrf-123""#).count(), 2);
+        assert!(!html.contains("setup-link-new"), "no link is shown unless just made");
+    }
+
+    #[test]
+    fn a_new_setup_link_is_shown_and_a_live_one_is_described() {
+        let mut page = person_page(None);
+        page.new_setup_link = Some("https://id.example/login/totp/setup?token=abc<x>".to_string());
+        page.setup_link = Some(SetupLinkRow {
+            created_by: "alice".to_string(),
+            created: "2026-11-28 17:00 UTC".to_string(),
+            expires: "2026-11-29 17:00 UTC".to_string(),
+        });
+        let html = page.render().unwrap();
+        assert!(html.contains("setup-link-new"), "{html}");
+        assert!(!html.contains("abc<x>"), "escaped: {html}");
+        assert!(html.contains("https://id.example/login/totp/setup?token=abc"), "{html}");
+        let pending = html
+            .split("setup-link-live")
+            .nth(1)
+            .expect("the live link is described");
+        assert!(
+            pending.contains("alice") && pending.contains("2026-11-29 17:00 UTC"),
+            "{html}"
+        );
     }
 
     #[test]

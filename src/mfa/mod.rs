@@ -6,6 +6,7 @@
 mod attempts;
 mod credential;
 mod recovery_codes;
+mod setup_links;
 mod totp;
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
@@ -18,6 +19,10 @@ use crate::storage::entities::{recovery_codes as recovery_codes_table, totp_cred
 
 pub use credential::TOTP_SECRET_CONTEXT;
 pub use recovery_codes::RECOVERY_CODE_COUNT;
+pub use setup_links::{
+    create_setup_link, find_setup_link, outstanding_setup_link, plausible_setup_token, NewSetupLink, SetupLink,
+    SETUP_LINK_LIFETIME,
+};
 
 /// How codes are made: from `[mfa]`. Stored with each credential at enrolment, so a later
 /// change of the settings does not break authenticators already set up.
@@ -147,6 +152,10 @@ pub enum MfaError {
     LockedOut { until: i64 },
     #[error("no second factor is set up")]
     NotEnrolled,
+    /// An administrator may set up a second factor only with a setup link from another
+    /// administrator, and has none (or it was used, replaced or expired meanwhile).
+    #[error("a setup link from another administrator is needed")]
+    SetupLinkNeeded,
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
@@ -167,6 +176,9 @@ impl MfaError {
             MfaError::Replayed => "That code was already used. Wait for the next code and enter it.",
             MfaError::LockedOut { .. } => "Too many wrong codes. Wait a moment before trying again.",
             MfaError::NotEnrolled => "No authenticator app is set up for this account.",
+            MfaError::SetupLinkNeeded => {
+                "Administrators set up their second factor with a setup link from another administrator."
+            }
             MfaError::Database(_) | MfaError::Crypto(_) | MfaError::Corrupt(_) | MfaError::Totp(_) => {
                 "Something went wrong on our side. Please try again later."
             }
@@ -178,7 +190,11 @@ impl MfaError {
     pub fn is_person_error(&self) -> bool {
         matches!(
             self,
-            MfaError::WrongCode | MfaError::Replayed | MfaError::LockedOut { .. } | MfaError::NotEnrolled
+            MfaError::WrongCode
+                | MfaError::Replayed
+                | MfaError::LockedOut { .. }
+                | MfaError::NotEnrolled
+                | MfaError::SetupLinkNeeded
         )
     }
 
@@ -252,15 +268,33 @@ pub async fn begin_enrolment(
     Ok(enrolment)
 }
 
+/// Why a person may set up an authenticator now (decided by
+/// `authorization::second_factor_enrolment`, which callers ask first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrolmentBasis {
+    /// Trust on first use: someone who is not an administrator, after their password.
+    Password,
+    /// The first administrator to set up a second factor (no administrator had one): the
+    /// password alone, audited as `totp.first_administrator_enrolled` and logged as a
+    /// warning.
+    FirstAdministrator,
+    /// A setup link made for this person, spent with the enrolment.
+    SetupLink(SetupLink),
+}
+
 /// Activates the pending enrolment after a correct code (±1 step) and returns the ten new
 /// recovery codes (show them once; only their hashes are stored; older ones stop working).
-/// `Err(WrongCode)` for a wrong code, `Err(NotEnrolled)` when no enrolment is pending.
+/// A setup link `basis` is spent in the same transaction. `Err(WrongCode)` for a wrong
+/// code, `Err(NotEnrolled)` when no enrolment is pending, `Err(SetupLinkNeeded)` when the
+/// link is no longer live or not this person's.
+#[allow(clippy::too_many_arguments)]
 pub async fn confirm_enrolment<C>(
     db: &C,
     master_key: &MasterKey,
     settings: &TotpSettings,
     user_id: &str,
     code: &str,
+    basis: &EnrolmentBasis,
     audit: &AuditLog,
     now: i64,
 ) -> Result<Vec<String>, MfaError>
@@ -294,14 +328,38 @@ where
         // Another enrolment was started (or confirmed) meanwhile; this code was for the old one.
         return Err(MfaError::NotEnrolled);
     }
+    if let EnrolmentBasis::SetupLink(link) = basis {
+        if !setup_links::spend_setup_link(&txn, link, user_id, now).await? {
+            // Used, replaced or expired since it was checked (or someone else's): nothing
+            // is activated.
+            return Err(MfaError::SetupLinkNeeded);
+        }
+    }
     recovery_codes::replace_codes(&txn, user_id, &codes, now).await?;
     txn.commit().await?;
-    audit.record(
-        AuditEvent::TotpEnrolled {
+    let event = match basis {
+        EnrolmentBasis::FirstAdministrator => {
+            tracing::warn!(
+                sub = %user_id,
+                "the first administrator set up a second factor with the password alone, as no administrator had \
+                 one yet; if this was not expected, whoever knew this person's directory password now administers \
+                 Gatehouse: change that password, reset this person's second factor (gatehouse second-factor \
+                 reset), and give the real administrator a setup link (gatehouse second-factor setup-link)"
+            );
+            AuditEvent::TotpFirstAdministratorEnrolled {
+                sub: user_id.to_string(),
+            }
+        }
+        EnrolmentBasis::Password => AuditEvent::TotpEnrolled {
             sub: user_id.to_string(),
+            setup_link_by: None,
         },
-        now,
-    );
+        EnrolmentBasis::SetupLink(link) => AuditEvent::TotpEnrolled {
+            sub: user_id.to_string(),
+            setup_link_by: Some(link.created_by.clone()),
+        },
+    };
+    audit.record(event, now);
     Ok(codes)
 }
 

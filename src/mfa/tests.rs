@@ -67,9 +67,18 @@ async fn enrolled(f: &Fixture) -> Vec<String> {
         .await
         .unwrap();
     let code = app_code(f, at).await;
-    confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, at)
-        .await
-        .unwrap()
+    confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        at,
+    )
+    .await
+    .unwrap()
 }
 
 async fn verify(f: &Fixture, code: &str, now: i64) -> Result<(), MfaError> {
@@ -109,13 +118,32 @@ async fn enrolment_is_not_active_until_confirmed_with_a_correct_code() {
     assert!(matches!(verify(&f, &code, NOW).await, Err(MfaError::NotEnrolled)));
     let wrong = wrong_code(&f, NOW).await;
     assert!(matches!(
-        confirm_enrolment(&f.db, &f.key, &f.settings, USER, &wrong, &f.audit, NOW).await,
+        confirm_enrolment(
+            &f.db,
+            &f.key,
+            &f.settings,
+            USER,
+            &wrong,
+            &EnrolmentBasis::Password,
+            &f.audit,
+            NOW
+        )
+        .await,
         Err(MfaError::WrongCode)
     ));
     assert!(!has_active_totp(&f.db, USER).await.unwrap());
-    let codes = confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, NOW)
-        .await
-        .unwrap();
+    let codes = confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        NOW,
+    )
+    .await
+    .unwrap();
     assert_eq!(codes.len(), RECOVERY_CODE_COUNT);
     assert!(has_active_totp(&f.db, USER).await.unwrap());
     assert_eq!(enrolled_at(&f.db, USER).await.unwrap(), Some(NOW));
@@ -292,9 +320,18 @@ async fn the_database_holds_neither_the_secret_nor_the_recovery_codes() {
         .await
         .unwrap();
     let code = app_code(&f, NOW).await;
-    let codes = confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, NOW)
-        .await
-        .unwrap();
+    let codes = confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        NOW,
+    )
+    .await
+    .unwrap();
     f.audit.flush().await;
     let raw = totp::decode_base32(&enrolment.secret_base32);
     let row = totp_credentials::Entity::find_by_id(USER.to_string())
@@ -368,9 +405,18 @@ async fn other_algorithms_and_lengths_work_and_are_kept_per_credential() {
     assert!(enrolment.otpauth_url.contains("period=60"));
     let code = app_code(&f, NOW).await;
     assert_eq!(code.len(), 8);
-    confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &f.audit, NOW)
-        .await
-        .unwrap();
+    confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::Password,
+        &f.audit,
+        NOW,
+    )
+    .await
+    .unwrap();
     // The settings change later; the enrolled authenticator keeps working.
     f.settings = TotpSettings::default();
     verify(&f, &app_code(&f, NOW + 60).await, NOW + 60).await.unwrap();
@@ -459,6 +505,135 @@ fn account_labels_fill_placeholders_and_drop_colons() {
         render_account_label("{email} ({username})", "a:b", Some("a@example.org")),
         "a@example.org (a.b)"
     );
+}
+
+#[tokio::test]
+async fn setup_links_are_hashed_replaced_bound_and_expire() {
+    let f = fixture().await;
+    let first = create_setup_link(&f.db, USER, "admin-1", &f.audit, NOW).await.unwrap();
+    assert!(!first.replaced);
+    assert!(plausible_setup_token(&first.token));
+    assert!(!format!("{first:?}").contains(&first.token));
+    let stored = crate::storage::entities::second_factor_setup_links::Entity::find_by_id(USER.to_string())
+        .one(&f.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.token_hash, crate::crypto::sha256_hex(first.token.as_bytes()));
+    let found = find_setup_link(&f.db, &first.token, NOW).await.unwrap().unwrap();
+    assert_eq!((found.user_id.as_str(), found.created_by.as_str()), (USER, "admin-1"));
+    assert_eq!(found.expires_at, NOW + SETUP_LINK_LIFETIME);
+    assert!(find_setup_link(&f.db, &first.token, NOW + SETUP_LINK_LIFETIME)
+        .await
+        .unwrap()
+        .is_none());
+    for wrong in ["", "x", "a b", &"a".repeat(65)] {
+        assert!(find_setup_link(&f.db, wrong, NOW).await.unwrap().is_none(), "{wrong}");
+    }
+
+    let second = create_setup_link(&f.db, USER, "admin-2", &f.audit, NOW + 1)
+        .await
+        .unwrap();
+    assert!(second.replaced);
+    assert!(find_setup_link(&f.db, &first.token, NOW + 1).await.unwrap().is_none());
+    assert_eq!(
+        outstanding_setup_link(&f.db, USER, NOW + 1)
+            .await
+            .unwrap()
+            .map(|l| l.created_by),
+        Some("admin-2".to_string())
+    );
+    let kinds = audit_kinds(&f).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "totp.setup_link_created").count(), 2);
+}
+
+#[tokio::test]
+async fn an_enrolment_with_a_setup_link_spends_it_once() {
+    let f = fixture().await;
+    let created = create_setup_link(&f.db, USER, "admin-1", &f.audit, NOW).await.unwrap();
+    let link = find_setup_link(&f.db, &created.token, NOW).await.unwrap().unwrap();
+    let basis = EnrolmentBasis::SetupLink(link);
+
+    // A link made for someone else does not count for this person.
+    let other = "4e1f0c9a-0000-4000-8000-000000000002";
+    begin_enrolment(&f.db, &f.key, &f.settings, other, "bob", NOW)
+        .await
+        .unwrap();
+    let row = totp_credentials::Entity::find_by_id(other.to_string())
+        .one(&f.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let credential = Credential::open(&f.key, &row.pending_secret.unwrap()).unwrap();
+    let code = totp::code_at(&credential, NOW).unwrap();
+    assert!(matches!(
+        confirm_enrolment(&f.db, &f.key, &f.settings, other, &code, &basis, &f.audit, NOW).await,
+        Err(MfaError::SetupLinkNeeded)
+    ));
+    assert!(!has_active_totp(&f.db, other).await.unwrap());
+
+    begin_enrolment(&f.db, &f.key, &f.settings, USER, "alice", NOW)
+        .await
+        .unwrap();
+    let code = app_code(&f, NOW).await;
+    confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &basis, &f.audit, NOW)
+        .await
+        .unwrap();
+    assert!(has_active_totp(&f.db, USER).await.unwrap());
+    assert!(find_setup_link(&f.db, &created.token, NOW).await.unwrap().is_none());
+
+    // Spent: a second enrolment (after a reset) cannot use it again, and activates nothing.
+    reset_totp(&f.db, USER, "admin-1", &f.audit, NOW).await.unwrap();
+    begin_enrolment(&f.db, &f.key, &f.settings, USER, "alice", NOW + 60)
+        .await
+        .unwrap();
+    let code = app_code(&f, NOW + 60).await;
+    assert!(matches!(
+        confirm_enrolment(&f.db, &f.key, &f.settings, USER, &code, &basis, &f.audit, NOW + 60).await,
+        Err(MfaError::SetupLinkNeeded)
+    ));
+    assert!(!has_active_totp(&f.db, USER).await.unwrap());
+
+    f.audit.flush().await;
+    let enrolled: Vec<String> = audit_events::Entity::find()
+        .all(&f.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|row| row.kind == "totp.enrolled")
+        .map(|row| row.detail)
+        .collect();
+    assert_eq!(
+        enrolled,
+        vec![r#"{"setup_link":true,"setup_link_by":"admin-1"}"#.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn the_first_administrators_enrolment_is_audited_apart() {
+    let f = fixture().await;
+    begin_enrolment(&f.db, &f.key, &f.settings, USER, "alice", NOW)
+        .await
+        .unwrap();
+    let code = app_code(&f, NOW).await;
+    confirm_enrolment(
+        &f.db,
+        &f.key,
+        &f.settings,
+        USER,
+        &code,
+        &EnrolmentBasis::FirstAdministrator,
+        &f.audit,
+        NOW,
+    )
+    .await
+    .unwrap();
+    let kinds = audit_kinds(&f).await;
+    assert!(
+        kinds.contains(&"totp.first_administrator_enrolled".to_string()),
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&"totp.enrolled".to_string()), "{kinds:?}");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

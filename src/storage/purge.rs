@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Query
 use crate::config::Lifetimes;
 use crate::storage::entities::{
     authorization_codes, browser_sessions, grants, login_failures, pending_authorizations, personal_access_tokens,
-    refresh_tokens, revoked_access_tokens, second_factor_challenges,
+    refresh_tokens, revoked_access_tokens, second_factor_challenges, second_factor_setup_links,
 };
 
 /// How long an unused authorization code is kept after it expired (a late redemption then
@@ -30,6 +30,7 @@ pub struct PurgeReport {
     pub authorization_codes: u64,
     pub pending_authorizations: u64,
     pub second_factor_challenges: u64,
+    pub second_factor_setup_links: u64,
     pub browser_sessions: u64,
     pub grants: u64,
     pub refresh_tokens: u64,
@@ -43,6 +44,7 @@ impl PurgeReport {
         self.authorization_codes
             + self.pending_authorizations
             + self.second_factor_challenges
+            + self.second_factor_setup_links
             + self.browser_sessions
             + self.grants
             + self.refresh_tokens
@@ -56,7 +58,7 @@ impl PurgeReport {
 /// - authorization codes expired more than [`CODE_GRACE`] ago; a redeemed one stays while
 ///   the grant it produced is live, so presenting it again still revokes that grant
 ///   (RFC 6749 section 4.1.2);
-/// - pending authorizations and second-factor challenges past their expiry;
+/// - pending authorizations, second-factor challenges and setup links past their expiry;
 /// - browser sessions ended or expired more than [`SESSION_RETENTION`] ago;
 /// - grants expired or revoked more than one access-token lifetime ago (an access token
 ///   whose grant is gone is refused, so the grant must outlive every token it signed);
@@ -118,6 +120,12 @@ pub async fn purge_expired(db: &impl ConnectionTrait, now: i64, lifetimes: &Life
 
     report.second_factor_challenges = second_factor_challenges::Entity::delete_many()
         .filter(second_factor_challenges::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+
+    report.second_factor_setup_links = second_factor_setup_links::Entity::delete_many()
+        .filter(second_factor_setup_links::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?
         .rows_affected;

@@ -6,20 +6,22 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::setup_link_page::{clear_setup_cookie, confirm_enrolment_here, enrolment_refusal, setup_link_needed_page};
 use super::totp_page::{
     enrol_page, mfa_failure, new_enrolment, normalized_code, EnrolForm, EnrolPrompt, EnrolmentView,
 };
 use crate::app::state::AppState;
 use crate::authorization::browser_session::{end_session, start_session, BrowserSession};
-use crate::authorization::people::find_person;
+use crate::authorization::people::{find_person, Person};
 use crate::authorization::second_factor::{AMR_OTP, AMR_PASSWORD};
+use crate::authorization::second_factor_enrolment::EnrolmentError;
 use crate::http::mfa_pages::{AccountPage, RecoveryCodesPage};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::{redirect_found, redirect_see_other};
 use crate::http::session_cookie::session_cookie;
 use crate::mfa::{
-    confirm_enrolment, has_active_totp, regenerate_recovery_codes, remaining_recovery_codes, reset_totp,
-    use_recovery_code, verify_totp, MfaError, MfaLimits, MfaPolicy, TotpSettings,
+    has_active_totp, regenerate_recovery_codes, remaining_recovery_codes, reset_totp, use_recovery_code, verify_totp,
+    MfaError, MfaLimits, MfaPolicy, TotpSettings,
 };
 
 #[derive(Deserialize)]
@@ -38,6 +40,13 @@ async fn signed_in(state: &AppState, req: &HttpRequest) -> Result<Result<Browser
         Some(session) => Ok(Ok(session)),
         None => Ok(Err(redirect_found(&format!("{}/login?next=/account", state.issuer())))),
     }
+}
+
+/// The signed-in person as recorded at their sign-in.
+async fn session_person(state: &AppState, session: &BrowserSession) -> Result<Person, PageError> {
+    find_person(&state.db, &session.user_id)
+        .await?
+        .ok_or_else(|| PageError::expired_sign_in().in_demo(state.config.demo))
 }
 
 struct AccountMessage<'a> {
@@ -64,6 +73,12 @@ async fn account_page(
     } else {
         0
     };
+    let group_dns = person.as_ref().map(|p| p.claims.group_dns.clone()).unwrap_or_default();
+    let administrator = state
+        .admin_groups()
+        .await
+        .map_err(PageError::internal)?
+        .admits(&groups, &group_dns);
     let csrf = state.csrf.issue(req, state.secure_cookies());
     let page = AccountPage {
         demo: state.config.demo,
@@ -73,6 +88,7 @@ async fn account_page(
         totp_enrolled: enrolled,
         remaining_recovery_codes: remaining,
         required: MfaPolicy::from(&state.config.mfa).requires_second_factor(&groups),
+        administrator,
         notice: message.notice.map(str::to_string),
         error: message.error.map(str::to_string),
     };
@@ -220,6 +236,10 @@ pub async fn get_account_totp_enrol(state: web::Data<AppState>, req: HttpRequest
     {
         return Ok(redirect_found(&format!("{}/account", state.issuer())));
     }
+    let person = session_person(&state, &session).await?;
+    if let Some(refusal) = enrolment_refusal(&state, &req, &person).await? {
+        return Err(refusal);
+    }
     let (view, label) = new_enrolment(&state, &session.user_id).await?;
     let prompt = EnrolPrompt {
         action: "/account/totp/enrol",
@@ -249,25 +269,19 @@ pub async fn post_account_totp_enrol(
         return Ok(redirect_see_other(&format!("{}/account", state.issuer())));
     }
     let form = form.into_inner();
+    let person = session_person(&state, &session).await?;
     let csrf_ok = state.csrf.verify(&req, state.secure_cookies(), &form.csrf_token);
     let confirmed = if csrf_ok {
-        let settings = TotpSettings::from(&state.config.mfa);
-        confirm_enrolment(
-            &state.db,
-            &state.master_key,
-            &settings,
-            &session.user_id,
-            &normalized_code(&form.code),
-            &state.audit,
-            state.now(),
-        )
-        .await
+        confirm_enrolment_here(&state, &req, &person, &normalized_code(&form.code)).await?
     } else {
-        Err(MfaError::WrongCode)
+        Err(EnrolmentError::Mfa(MfaError::WrongCode))
     };
     let codes = match confirmed {
         Ok(codes) => codes,
-        Err(error) if error.is_person_error() => {
+        Err(EnrolmentError::SetupLinkNeeded(problem)) => {
+            return Err(setup_link_needed_page(problem, state.config.demo));
+        }
+        Err(EnrolmentError::Mfa(error)) if error.is_person_error() => {
             let message = if csrf_ok { error.person_message() } else { EXPIRED_FORM };
             let (view, label) =
                 match EnrolmentView::from_form(&form).filter(|_| !matches!(error, MfaError::NotEnrolled)) {
@@ -285,7 +299,7 @@ pub async fn post_account_totp_enrol(
             };
             return enrol_page(&state, &req, prompt).await;
         }
-        Err(error) => return Err(mfa_failure(error)),
+        Err(EnrolmentError::Mfa(error)) => return Err(mfa_failure(error)),
     };
     // The person just proved the new factor: the session is replaced by one that says so
     // (a new cookie value, so the old one cannot carry the second factor).
@@ -310,6 +324,7 @@ pub async fn post_account_totp_enrol(
     };
     let mut builder = html_response(StatusCode::OK);
     builder.cookie(session_cookie(cookie_value, state.secure_cookies(), lifetime));
+    builder.cookie(clear_setup_cookie(state.secure_cookies()));
     Ok(render_page(&mut builder, &page))
 }
 

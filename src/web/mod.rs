@@ -8,6 +8,7 @@ pub mod home_page;
 pub mod login_page;
 mod page_support;
 pub mod sessions_page;
+pub mod setup_link_page;
 mod sign_in_finish;
 pub mod static_route;
 pub mod tokens_page;

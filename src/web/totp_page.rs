@@ -14,21 +14,23 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
+use super::setup_link_page::{clear_setup_cookie, confirm_enrolment_here, enrolment_refusal, setup_link_needed_page};
 use super::sign_in_finish::{finish_sign_in, FinishedSignIn};
 use crate::app::state::AppState;
 use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::FlowStep;
-use crate::authorization::people::find_person;
+use crate::authorization::people::{find_person, Person};
 use crate::authorization::second_factor::{
     find_challenge, finish_challenge, has_second_factor, start_challenge, NewChallenge, SecondFactorChallenge,
     SecondFactorNeed, AMR_OTP, AMR_PASSWORD, SECOND_FACTOR_WINDOW,
 };
+use crate::authorization::second_factor_enrolment::EnrolmentError;
 use crate::http::mfa_pages::{TotpEnrolPage, TotpLoginPage};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::{flow_redirect, redirect_found, redirect_see_other};
 use crate::mfa::{
-    begin_enrolment, confirm_enrolment, has_active_totp, render_account_label, use_recovery_code, verify_totp,
-    MfaError, MfaLimits, TotpSettings,
+    begin_enrolment, has_active_totp, render_account_label, use_recovery_code, verify_totp, MfaError, MfaLimits,
+    TotpSettings,
 };
 
 #[derive(Deserialize)]
@@ -195,6 +197,13 @@ async fn nothing_owed(state: &AppState, request_id: &str) -> Result<HttpResponse
     Err(expired_request_page().in_demo(demo))
 }
 
+/// The person a challenge is for (recorded at the password step just before it).
+async fn challenger(state: &AppState, challenge: &SecondFactorChallenge) -> Result<Person, PageError> {
+    find_person(&state.db, &challenge.user_id)
+        .await?
+        .ok_or_else(|| expired_request_page().in_demo(state.config.demo))
+}
+
 async fn username_of(state: &AppState, user_id: &str) -> Result<(String, Option<String>), PageError> {
     Ok(find_person(&state.db, user_id)
         .await?
@@ -339,7 +348,8 @@ pub async fn post_login_totp(
 
 /// The second factor is proven: the challenge is used up, the single sign-on session
 /// starts (replacing any earlier one, so a planted session id never gains the second
-/// factor), and the sign-in continues. With `recovery_codes`, they are shown first.
+/// factor), and the sign-in continues. With `recovery_codes` (an enrolment), they are
+/// shown first, and the setup link cookie goes (its link is spent).
 async fn complete_second_factor(
     state: &AppState,
     req: &HttpRequest,
@@ -351,6 +361,11 @@ async fn complete_second_factor(
     }
     let (username, _) = username_of(state, &challenge.user_id).await?;
     let landing = challenge.next_path.as_deref().unwrap_or("/");
+    let secure = state.secure_cookies();
+    let mut extra_cookies = vec![clear_challenge_cookie(secure)];
+    if recovery_codes.is_some() {
+        extra_cookies.push(clear_setup_cookie(secure));
+    }
     finish_sign_in(
         state,
         req,
@@ -362,7 +377,7 @@ async fn complete_second_factor(
             request_id: challenge.request_id.as_deref().unwrap_or_default(),
             landing,
             recovery_codes,
-            extra_cookies: vec![clear_challenge_cookie(state.secure_cookies())],
+            extra_cookies,
         },
     )
     .await
@@ -476,6 +491,10 @@ pub async fn get_login_totp_enrol(
         }
         return Ok(response);
     }
+    let person = challenger(&state, &challenge).await?;
+    if let Some(refusal) = enrolment_refusal(&state, &req, &person).await? {
+        return Err(refusal);
+    }
     let (view, label) = new_enrolment(&state, &challenge.user_id).await?;
     let prompt = EnrolPrompt {
         action: "/login/totp/enrol",
@@ -508,25 +527,17 @@ pub async fn post_login_totp_enrol(
             page_url("/login/totp", &form.request)
         )));
     }
+    let person = challenger(&state, &challenge).await?;
     let csrf_ok = state.csrf.verify(&req, state.secure_cookies(), &form.csrf_token);
     let confirmed = if csrf_ok {
-        let settings = TotpSettings::from(&state.config.mfa);
-        confirm_enrolment(
-            &state.db,
-            &state.master_key,
-            &settings,
-            &challenge.user_id,
-            &normalized_code(&form.code),
-            &state.audit,
-            state.now(),
-        )
-        .await
+        confirm_enrolment_here(&state, &req, &person, &normalized_code(&form.code)).await?
     } else {
-        Err(MfaError::WrongCode)
+        Err(EnrolmentError::Mfa(MfaError::WrongCode))
     };
     match confirmed {
         Ok(codes) => complete_second_factor(&state, &req, challenge, Some(codes)).await,
-        Err(error) if error.is_person_error() => {
+        Err(EnrolmentError::SetupLinkNeeded(problem)) => Err(setup_link_needed_page(problem, state.config.demo)),
+        Err(EnrolmentError::Mfa(error)) if error.is_person_error() => {
             let message = if !csrf_ok {
                 "This form had expired. Please enter the code again."
             } else if matches!(error, MfaError::NotEnrolled) {
@@ -549,7 +560,7 @@ pub async fn post_login_totp_enrol(
             };
             enrol_page(&state, &req, prompt).await
         }
-        Err(error) => Err(mfa_failure(error)),
+        Err(EnrolmentError::Mfa(error)) => Err(mfa_failure(error)),
     }
 }
 

@@ -12,7 +12,7 @@ use sea_orm::{ActiveValue::Set, Database, EntityTrait};
 use crate::support::audit::audit_rows_until;
 use crate::support::browser::{hidden_field, Browser};
 use crate::support::oauth::{expect_code, redeem_code, sign_in, AuthorizeRequest};
-use crate::support::second_factor::{sign_in_for_administration, texts};
+use crate::support::second_factor::{sign_in_another_administrator, sign_in_for_administration, texts};
 use crate::support::spawn_app::{spawn_app_with, TestApp, FIRST_PARTY_ID, FIRST_PARTY_REDIRECT, FIRST_PARTY_SECRET};
 
 /// The `sub` of every person listed, from the links to their pages.
@@ -204,8 +204,9 @@ async fn an_administrator_resets_a_persons_second_factor() {
     let app = spawn_app_with(|config| config.admin.groups = vec!["admins".into(), "staff".into()]).await;
     let bob = Browser::new();
     sign_in_for_administration(&app, &bob, "bob", "bob-password").await;
+    // bob, the first administrator, hands alice a setup link.
     let admin = Browser::new();
-    sign_in_for_administration(&app, &admin, "alice", "alice-password").await;
+    sign_in_another_administrator(&app, &bob, &admin, "alice", "alice-password").await;
     let bob_sub = find_one(&app, &admin, "bob").await;
 
     let person = format!("/admin/people/{bob_sub}");

@@ -1,5 +1,6 @@
 //! The real `gatehouse` binary: `serve` answers and stops cleanly on SIGTERM, and the
-//! operator commands (`check-config`, `migrate`, `clients`, `keys`, `ldap test`) work.
+//! operator commands (`check-config`, `migrate`, `clients`, `keys`, `ldap test`,
+//! `second-factor`) work.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -13,6 +14,11 @@ const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// A configuration file for the binary, against the shared slapd and a fresh database.
 async fn write_config(dir: &Path, listen: &str, extra: &str) -> std::path::PathBuf {
+    write_config_and_database(dir, listen, extra).await.0
+}
+
+/// [`write_config`], and the database URL it names (for tests that look inside).
+async fn write_config_and_database(dir: &Path, listen: &str, extra: &str) -> (std::path::PathBuf, String) {
     let slapd = TestSlapd::shared().await;
     let ldap = slapd.ldap_config();
     let database_url = fresh_test_database_url(dir).await;
@@ -43,7 +49,7 @@ base_dn = "{groups}"
         groups = ldap.groups.base_dn,
     );
     std::fs::write(&path, text).unwrap();
-    path
+    (path, database_url)
 }
 
 fn run(config: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
@@ -404,4 +410,82 @@ async fn the_first_run_setup_link_goes_to_the_terminal_and_never_into_a_log_line
         "{lines:#?}"
     );
     assert!(log_lines.iter().all(|line| !line.contains(&token)), "{log_lines:#?}");
+}
+
+#[tokio::test]
+async fn second_factor_setup_links_and_resets_from_the_command_line() {
+    use gatehouse::storage::entities::{audit_events, second_factor_setup_links, totp_credentials, users};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (config, database_url) = write_config_and_database(dir.path(), "127.0.0.1:0", "").await;
+    let (ok, _, stderr) = run(&config, &["migrate"], None);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&config, &["second-factor", "setup-link", "nobody"], None);
+    assert!(!ok && stderr.contains("nobody called `nobody`"), "{stderr}");
+
+    // alice signed in once (an administrator whose authenticator is lost, say).
+    let db = gatehouse::storage::connect_database(&database_url, 1).await.unwrap();
+    users::Entity::insert(users::ActiveModel {
+        id: Set("sub-alice".into()),
+        username: Set("alice".into()),
+        claims: Set(r#"{"username":"alice","groups":["admins"]}"#.into()),
+        created_at: Set(0),
+        last_login_at: Set(0),
+        checked_at: Set(0),
+        refused_at: Set(None),
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    totp_credentials::Entity::insert(totp_credentials::ActiveModel {
+        user_id: Set("sub-alice".into()),
+        secret: Set(Some(vec![1, 2, 3])),
+        enrolled_at: Set(Some(0)),
+        pending_secret: Set(None),
+        pending_since: Set(None),
+        last_used_step: Set(None),
+        failed_attempts: Set(0),
+        locked_until: Set(None),
+        last_failed_at: Set(None),
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+
+    let (ok, _, stderr) = run(&config, &["second-factor", "setup-link", "alice"], None);
+    assert!(!ok && stderr.contains("reset it first"), "{stderr}");
+    let (ok, stdout, stderr) = run(&config, &["second-factor", "reset", "alice"], None);
+    assert!(
+        ok && stdout.contains("removed the second factor of alice (sub-alice)"),
+        "{stdout}{stderr}"
+    );
+    assert!(totp_credentials::Entity::find().all(&db).await.unwrap().is_empty());
+    let (ok, stdout, stderr) = run(&config, &["second-factor", "setup-link", "sub-alice"], None);
+    assert!(ok, "{stderr}");
+    let link = stdout
+        .lines()
+        .find(|line| line.starts_with("http://127.0.0.1:0/login/totp/setup?token="))
+        .expect("the link is printed");
+    let token = link.split("token=").nth(1).unwrap();
+    let stored = second_factor_setup_links::Entity::find().all(&db).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].user_id.as_str(), stored[0].created_by.as_str()),
+        ("sub-alice", "cli")
+    );
+    assert_eq!(stored[0].token_hash, gatehouse::crypto::sha256_hex(token.as_bytes()));
+
+    let kinds: Vec<(String, Option<String>)> = audit_events::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.kind, row.actor))
+        .collect();
+    assert!(kinds.contains(&("totp.reset".into(), Some("cli".into()))), "{kinds:?}");
+    assert!(
+        kinds.contains(&("totp.setup_link_created".into(), Some("cli".into()))),
+        "{kinds:?}"
+    );
 }

@@ -6,7 +6,7 @@ use gatehouse::config::Lifetimes;
 use gatehouse::storage::connect_database;
 use gatehouse::storage::entities::{
     authorization_codes, browser_sessions, grants, login_failures, pending_authorizations, personal_access_tokens,
-    refresh_tokens, revoked_access_tokens, second_factor_challenges, users,
+    refresh_tokens, revoked_access_tokens, second_factor_challenges, second_factor_setup_links, users,
 };
 use gatehouse::storage::purge::{
     purge_expired, PurgeReport, CODE_GRACE, LOGIN_FAILURE_RETENTION, PERSONAL_ACCESS_TOKEN_RETENTION, SESSION_RETENTION,
@@ -65,6 +65,7 @@ identified! {
     refresh_tokens => token_hash,
     revoked_access_tokens => jti,
     second_factor_challenges => id_hash,
+    second_factor_setup_links => user_id,
 }
 
 fn names(names: &[&str]) -> Vec<String> {
@@ -335,6 +336,16 @@ async fn purge_deletes_exactly_the_rows_past_each_limit() {
         .exec(&db)
         .await
         .expect("insert challenge");
+        second_factor_setup_links::Entity::insert(second_factor_setup_links::ActiveModel {
+            user_id: Set(id.replace("p-", "l-")),
+            token_hash: Set(id.into()),
+            created_by: Set("admin-1".into()),
+            created_at: Set(0),
+            expires_at: Set(expires_at),
+        })
+        .exec(&db)
+        .await
+        .expect("insert setup link");
     }
 
     rows.session("b-live", now + 100, None).await;
@@ -384,6 +395,7 @@ async fn purge_deletes_exactly_the_rows_past_each_limit() {
             authorization_codes: 3,
             pending_authorizations: 1,
             second_factor_challenges: 1,
+            second_factor_setup_links: 1,
             browser_sessions: 2,
             grants: 2,
             refresh_tokens: 3,
@@ -403,6 +415,7 @@ async fn purge_deletes_exactly_the_rows_past_each_limit() {
     );
     assert_eq!(ids::<pending_authorizations::Entity>(&db).await, names(&["p-live"]));
     assert_eq!(ids::<second_factor_challenges::Entity>(&db).await, names(&["s-live"]));
+    assert_eq!(ids::<second_factor_setup_links::Entity>(&db).await, names(&["l-live"]));
     assert_eq!(
         ids::<browser_sessions::Entity>(&db).await,
         names(&["b-live", "b-ended-recently", "b-expired-recently"])

@@ -32,6 +32,7 @@ mod rate_limits;
 mod readiness;
 mod refresh_tokens;
 mod revocation_and_introspection;
+mod second_factor_setup_links;
 mod session_recheck;
 mod sign_in_attempts;
 mod signing_algorithms;

@@ -27,7 +27,7 @@ async fn migrations_go_up_down_and_up_again() {
     let db = gatehouse::storage::connect_database(&url, 2).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     let tables = table_count(&db).await;
-    assert_eq!(tables, 17, "the migrations create seventeen tables");
+    assert_eq!(tables, 18, "the migrations create eighteen tables");
     Migrator::down(&db, None).await.unwrap();
     assert_eq!(table_count(&db).await, 0);
     Migrator::up(&db, None).await.unwrap();

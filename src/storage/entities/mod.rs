@@ -13,6 +13,7 @@ pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod second_factor_challenges;
+pub mod second_factor_setup_links;
 pub mod settings;
 pub mod signing_keys;
 pub mod totp_credentials;
