@@ -198,6 +198,17 @@ pub async fn continue_authorization(
     issue_code(ctx, &request, pending, session).await
 }
 
+/// [`continue_authorization`] for a stored request, from whatever step it waits at.
+pub async fn resume_authorization(
+    ctx: &FlowContext<'_>,
+    client: &Client,
+    pending: PendingAuthorization,
+    session: Option<&BrowserSession>,
+) -> Result<FlowOutcome, sea_orm::DbErr> {
+    let request = pending.request.clone();
+    continue_authorization(ctx, client, request, Some(pending), session).await
+}
+
 /// Keeps the request (stored now if it was not yet) at `step`, for `user_id`.
 async fn wait_at(
     ctx: &FlowContext<'_>,
@@ -265,8 +276,7 @@ pub async fn decide_consent(
     if !pending.waits_for(FlowStep::Consent, &session.user_id) {
         // Not this page's step (or not this person's request): the decision says where
         // the request stands.
-        let request = pending.request.clone();
-        return continue_authorization(ctx, client, request, Some(pending), Some(session)).await;
+        return resume_authorization(ctx, client, pending, Some(session)).await;
     }
     let request = pending.request.clone();
     if !approved {
@@ -298,7 +308,7 @@ pub async fn decide_consent(
         },
         ctx.now,
     );
-    continue_authorization(ctx, client, request, Some(pending), Some(session)).await
+    resume_authorization(ctx, client, pending, Some(session)).await
 }
 
 async fn issue_code(

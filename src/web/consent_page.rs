@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
+use super::page_support::{csp_for_client, expired_request_page, pending_and_client, resume_request, RequestQuery};
 use crate::app::state::AppState;
-use crate::authorization::complete_authorization::{continue_authorization, decide_consent};
+use crate::authorization::complete_authorization::decide_consent;
 use crate::authorization::pending_authorization::FlowStep;
 use crate::authorization::people::find_person;
 use crate::http::page_response::{html_response, render_page, PageError};
@@ -45,16 +45,7 @@ pub async fn get_consent(
     if !pending.waits_for(FlowStep::Consent, &session.user_id) {
         // Consent is not what this request waits for (or not from this person): the one
         // decision says where it stands.
-        let request = pending.request.clone();
-        let outcome = continue_authorization(
-            &state.flow_context(&req),
-            &client,
-            request,
-            Some(pending),
-            Some(&session),
-        )
-        .await?;
-        return Ok(flow_redirect(state.issuer(), outcome, false, demo));
+        return resume_request(&state, &req, pending, &client, Some(&session), false).await;
     }
     let username = find_person(&state.db, &session.user_id)
         .await?

@@ -4,10 +4,15 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use actix_web::{HttpRequest, HttpResponse};
+
 use crate::app::state::AppState;
+use crate::authorization::browser_session::BrowserSession;
 use crate::authorization::client_registry::Client;
+use crate::authorization::complete_authorization::resume_authorization;
 use crate::authorization::pending_authorization::{find_pending_authorization, PendingAuthorization};
 use crate::http::page_response::PageError;
+use crate::http::redirect::flow_redirect;
 use crate::http::security_headers::{csp_allowing_form_targets, origin_of};
 
 #[derive(Deserialize)]
@@ -34,6 +39,20 @@ pub async fn pending_and_client(
     };
     let client = state.clients.find(&state.db, &pending.request.client_id).await?;
     Ok(client.map(|client| (pending, client)))
+}
+
+/// Hands a stored request back to the one decision and sends the browser where it says
+/// (`after_post`: the answer to a form, 303).
+pub async fn resume_request(
+    state: &AppState,
+    req: &HttpRequest,
+    pending: PendingAuthorization,
+    client: &Client,
+    session: Option<&BrowserSession>,
+    after_post: bool,
+) -> Result<HttpResponse, PageError> {
+    let outcome = resume_authorization(&state.flow_context(req), client, pending, session).await?;
+    Ok(flow_redirect(state.issuer(), outcome, after_post, state.config.demo))
 }
 
 pub fn expired_request_page() -> PageError {

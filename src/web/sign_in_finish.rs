@@ -8,14 +8,13 @@ use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
-use super::page_support::{expired_request_page, pending_and_client};
+use super::page_support::{expired_request_page, pending_and_client, resume_request};
 use crate::app::state::AppState;
-use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::record_sign_in_for_request;
 use crate::authorization::sign_in::{start_signed_in_session, ProvenSignIn};
 use crate::http::mfa_pages::RecoveryCodesPage;
 use crate::http::page_response::{html_response, render_page, PageError};
-use crate::http::redirect::{flow_redirect, redirect_see_other};
+use crate::http::redirect::redirect_see_other;
 use crate::http::session_cookie::session_cookie;
 
 /// A sign-in whose every factor is proven, and where it goes next.
@@ -89,18 +88,7 @@ pub(super) async fn finish_sign_in(
             };
             render_page(&mut html_response(StatusCode::OK), &page)
         }
-        (None, Some((pending, client))) => {
-            let request = pending.request.clone();
-            let outcome = continue_authorization(
-                &state.flow_context(req),
-                &client,
-                request,
-                Some(pending),
-                Some(&session),
-            )
-            .await?;
-            flow_redirect(state.issuer(), outcome, true, demo)
-        }
+        (None, Some((pending, client))) => resume_request(state, req, pending, &client, Some(&session), true).await?,
         (None, None) => redirect_see_other(&format!("{}{}", state.issuer(), finished.landing)),
     };
     response

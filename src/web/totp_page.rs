@@ -13,11 +13,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
+use super::page_support::{csp_for_client, expired_request_page, pending_and_client, resume_request, RequestQuery};
 use super::setup_link_page::{clear_setup_cookie, confirm_enrolment_here, enrolment_refusal, setup_link_needed_page};
 use super::sign_in_finish::{finish_sign_in, FinishedSignIn};
 use crate::app::state::AppState;
-use crate::authorization::complete_authorization::continue_authorization;
 use crate::authorization::pending_authorization::FlowStep;
 use crate::authorization::people::{find_person, Person};
 use crate::authorization::second_factor::{
@@ -27,7 +26,7 @@ use crate::authorization::second_factor::{
 use crate::authorization::second_factor_enrolment::EnrolmentError;
 use crate::http::mfa_pages::{TotpEnrolPage, TotpLoginPage};
 use crate::http::page_response::{html_response, render_page, PageError};
-use crate::http::redirect::{flow_redirect, redirect_found, redirect_see_other};
+use crate::http::redirect::{redirect_found, redirect_see_other};
 use crate::mfa::{
     begin_enrolment, has_active_totp, render_account_label, use_recovery_code, verify_totp, MfaError, MfaLimits,
     TotpSettings,
@@ -578,14 +577,5 @@ pub async fn get_login_continue(
         .map_err(|e| e.in_demo(demo))?
         .ok_or_else(|| expired_request_page().in_demo(demo))?;
     let session = state.current_session(&req).await?;
-    let request = pending.request.clone();
-    let outcome = continue_authorization(
-        &state.flow_context(&req),
-        &client,
-        request,
-        Some(pending),
-        session.as_ref(),
-    )
-    .await?;
-    Ok(flow_redirect(state.issuer(), outcome, false, demo))
+    resume_request(&state, &req, pending, &client, session.as_ref(), false).await
 }

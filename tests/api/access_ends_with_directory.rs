@@ -23,6 +23,20 @@ use crate::support::spawn_app::{spawn_app_with, TestApp, RESOURCE_SERVER};
 
 const INTERVAL: i64 = 120;
 
+/// A server on a directory of its own (the tests change people in it), re-checking people
+/// every [`INTERVAL`] unless `customize` says otherwise.
+async fn with_own_directory(customize: impl FnOnce(&mut gatehouse::config::Config)) -> (TestSlapd, TestApp) {
+    let slapd = TestSlapd::start().await;
+    let ldap = slapd.ldap_config();
+    let app = spawn_app_with(|config| {
+        config.ldap = ldap;
+        config.ldap.recheck_interval = INTERVAL;
+        customize(config);
+    })
+    .await;
+    (slapd, app)
+}
+
 async fn set_locked_time(slapd: &TestSlapd, uid: &str, value: &str) {
     let mut admin = slapd.admin_connection().await;
     admin
@@ -51,13 +65,7 @@ fn sub_of(tokens: &crate::support::oauth::JsonReply) -> String {
 
 #[tokio::test]
 async fn a_person_the_directory_refuses_loses_everything_at_the_first_use_audited_once() {
-    let slapd = TestSlapd::start().await;
-    let ldap = slapd.ldap_config();
-    let app = spawn_app_with(|config| {
-        config.ldap = ldap;
-        config.ldap.recheck_interval = INTERVAL;
-    })
-    .await;
+    let (slapd, app) = with_own_directory(|_| {}).await;
     let first_browser = signed_in(&app, "bob").await;
     let second_browser = signed_in(&app, "bob").await;
     let pat = create_token(&app, &first_browser, "script", &["openid"], "30", "").await;
@@ -122,13 +130,7 @@ async fn a_person_the_directory_refuses_loses_everything_at_the_first_use_audite
 
 #[tokio::test]
 async fn introspecting_a_personal_access_token_rechecks_its_owner() {
-    let slapd = TestSlapd::start().await;
-    let ldap = slapd.ldap_config();
-    let app = spawn_app_with(|config| {
-        config.ldap = ldap;
-        config.ldap.recheck_interval = INTERVAL;
-    })
-    .await;
+    let (slapd, app) = with_own_directory(|_| {}).await;
     let carol = signed_in(&app, "carol").await;
     let pat = create_token(&app, &carol, "ci", &["openid"], "30", "").await;
     assert_eq!(introspect(&app, RESOURCE_SERVER, &pat, None).await.body["active"], true);
@@ -145,10 +147,7 @@ async fn introspecting_a_personal_access_token_rechecks_its_owner() {
 
 #[tokio::test]
 async fn directory_settings_changed_while_running_take_effect_at_once() {
-    let slapd = TestSlapd::start().await;
-    let ldap = slapd.ldap_config();
-    let app = spawn_app_with(|config| {
-        config.ldap = ldap;
+    let (slapd, app) = with_own_directory(|config| {
         // The file's values: checks once a day, email not verified, no extra claims.
         config.ldap.recheck_interval = 86_400;
         config.ldap.email_verified = false;
