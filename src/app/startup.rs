@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
 
 use super::routes::configure_all_routes;
+use super::served_discovery::ServedDiscovery;
 use super::state::AppState;
 use crate::audit::AuditLog;
 use crate::authorization::client_registry::{seed_clients_from_config, ClientRegistry};
@@ -23,7 +24,7 @@ use crate::http::csrf::CsrfKey;
 use crate::http::page_response::PageError;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
-use crate::oidc::discovery_endpoint::{discovery_document, ServedDiscovery};
+use crate::oidc::discovery_endpoint::discovery_document;
 use crate::private_files::ensure_private_directory;
 use crate::ratelimit::{AttemptKeys, RateLimiter};
 use crate::readiness::ReadinessCheck;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use sea_orm::DatabaseConnection;
 
+use super::served_discovery::ServedDiscovery;
 use crate::audit::AuditLog;
 use crate::authorization::browser_session::{find_session, BrowserSession};
 use crate::authorization::client_registry::ClientRegistry;
@@ -20,7 +21,6 @@ use crate::http::client_ip::client_ip;
 use crate::http::csrf::CsrfKey;
 use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
-use crate::oidc::discovery_endpoint::ServedDiscovery;
 use crate::ratelimit::{AttemptKeys, RateLimiter};
 use crate::readiness::ReadinessCheck;
 use crate::settings::admin_groups::{load_admin_groups, AdminGroups};

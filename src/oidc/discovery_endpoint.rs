@@ -77,36 +77,6 @@ pub fn discovery_document<'a>(
     })
 }
 
-/// The discovery document as served: rendered once, and again when the directory settings
-/// change the claims it lists (`[ldap.extra_claims]` at `/admin/ldap`).
-#[derive(Debug)]
-pub struct ServedDiscovery {
-    json: std::sync::RwLock<std::sync::Arc<str>>,
-}
-
-impl ServedDiscovery {
-    pub fn new(document: &serde_json::Value) -> ServedDiscovery {
-        ServedDiscovery {
-            json: std::sync::RwLock::new(std::sync::Arc::from(document.to_string())),
-        }
-    }
-
-    pub fn current(&self) -> std::sync::Arc<str> {
-        match self.json.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    pub fn replace(&self, document: &serde_json::Value) {
-        let json: std::sync::Arc<str> = std::sync::Arc::from(document.to_string());
-        match self.json.write() {
-            Ok(mut guard) => *guard = json,
-            Err(poisoned) => *poisoned.into_inner() = json,
-        }
-    }
-}
-
 /// How long relying parties may cache the discovery document (it changes only with the
 /// configuration).
 const DISCOVERY_MAX_AGE_SECONDS: u32 = 300;
