@@ -115,6 +115,7 @@ fi
 # --- 3. a fresh throwaway directory, data dir and configuration -------------------------------
 rm -rf "$work"
 mkdir -p "$work/data"
+chmod 700 "$work/data"
 chmod 700 "$work"
 
 ldap_port=$(pick_free_port)
