@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::api_error::ApiError;
 use crate::app::state::AppState;
-use crate::authorization::people::{find_person, recheck_person, Person, PersonStanding};
+use crate::authorization::people::{find_person, recheck_and_find_person, Person};
 use crate::authorization::second_factor::has_second_factor;
 use crate::http::admin_pages::AdminIndexPage;
 use crate::http::page_response::{html_response, render_page, PageError};
@@ -210,6 +210,15 @@ async fn administrator(
         .await
         .map_err(|e| failed(&e))?
         .ok_or(unknown)?;
+    administrator_groups_of(state, req, person).await
+}
+
+/// The administrator groups that admit `person`; `NotAdministrator` when none does.
+async fn administrator_groups_of(
+    state: &AppState,
+    req: &HttpRequest,
+    person: Person,
+) -> Result<(Person, Vec<String>), AdminRefusal> {
     let admin = state.admin_groups().await.map_err(|e| failed(&e))?;
     let via = admin.memberships(&person.claims.groups, &person.claims.group_dns);
     if via.is_empty() {
@@ -237,14 +246,11 @@ async fn admin_for_personal_access_token(
     if !pat.has_scope(ADMIN_SCOPE) {
         return Err(AdminRefusal::InsufficientScope);
     }
-    match recheck_person(&state.person_checks(), &pat.user_id)
+    let person = recheck_and_find_person(&state.person_checks(), &pat.user_id)
         .await
         .map_err(|e| failed(&e))?
-    {
-        PersonStanding::Active => {}
-        PersonStanding::Refused => return Err(AdminRefusal::InvalidToken),
-    }
-    let (person, via) = administrator(state, req, &pat.user_id, AdminRefusal::InvalidToken).await?;
+        .ok_or(AdminRefusal::InvalidToken)?;
+    let (person, via) = administrator_groups_of(state, req, person).await?;
     Ok(AdminSession {
         sub: person.id,
         username: person.claims.username,

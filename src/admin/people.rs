@@ -17,7 +17,7 @@ use crate::authorization::browser_session::{describe_user_agent, list_sessions};
 use crate::authorization::people::find_person;
 use crate::authorization::revoke_everything::revoke_everything_by_administrator;
 
-fn unknown_person() -> ApiError {
+pub(super) fn unknown_person() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::access::AdminApiWrite;
 use super::api_error::ApiError;
+use super::people::unknown_person;
 use crate::app::state::AppState;
 use crate::authorization::second_factor_enrolment::{issue_setup_link, setup_link_url, SetupLinkError};
 use crate::mfa::{reset_totp, MfaError};
@@ -50,13 +51,7 @@ pub async fn post_user_setup_link_api(
     let created =
         match issue_setup_link(&state.db, &sub, &admin.sub, &state.audit, state.now()).await {
             Ok(created) => created,
-            Err(SetupLinkError::UnknownPerson) => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no person with this sub has signed in to Gatehouse",
-                ))
-            }
+            Err(SetupLinkError::UnknownPerson) => return Err(unknown_person()),
             Err(SetupLinkError::AlreadyEnrolled) => return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",

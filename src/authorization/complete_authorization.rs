@@ -14,12 +14,13 @@ use super::pending_authorization::{
     delete_pending_authorization, move_to_step, record_consent_approval, save_pending_authorization, FlowStep,
     NewPendingAuthorization, PendingAuthorization, PendingError,
 };
-use super::people::find_person;
-use super::second_factor::{client_demands_second_factor, has_second_factor, second_factor_need, SecondFactorNeed};
+use super::people::{find_person, Person, PersonClaims};
+use super::second_factor::{has_second_factor, SecondFactorNeed};
+use super::sign_in::{second_factor_owed, SignInPurpose};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::config::{Lifetimes, MfaConfig};
 use crate::keys::KeyRing;
-use crate::mfa::{MfaError, MfaPolicy};
+use crate::mfa::MfaError;
 use crate::tokens::id_token::read_id_token_hint;
 
 pub struct FlowContext<'a> {
@@ -130,19 +131,18 @@ pub async fn continue_authorization(
     };
 
     if !has_second_factor(&session.amr) {
-        let groups = find_person(ctx.db, &session.user_id)
-            .await?
-            .map(|person| person.claims.groups)
-            .unwrap_or_default();
-        let need = second_factor_need(
-            ctx.db,
-            &MfaPolicy::from(ctx.mfa),
-            client_demands_second_factor(client, Some(&request)),
-            &session.user_id,
-            &groups,
-        )
-        .await
-        .map_err(database_error)?;
+        // The same rule as right after the password (`sign_in::second_factor_owed`).
+        let person = find_person(ctx.db, &session.user_id).await?.unwrap_or_else(|| Person {
+            id: session.user_id.clone(),
+            claims: PersonClaims::default(),
+        });
+        let purpose = SignInPurpose::Authorization {
+            client,
+            request: &request,
+        };
+        let need = second_factor_owed(ctx.db, ctx.mfa, &person, purpose)
+            .await
+            .map_err(database_error)?;
         if need != SecondFactorNeed::None {
             if request.prompt.none {
                 return finish_with_error(

@@ -94,7 +94,7 @@ fn claims_json(claims: &PersonClaims) -> Result<String, sea_orm::DbErr> {
     serde_json::to_string(claims).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
 }
 
-fn person_of(model: users::Model) -> Person {
+pub(super) fn person_of(model: users::Model) -> Person {
     Person {
         claims: serde_json::from_str(&model.claims).unwrap_or_else(|_| PersonClaims {
             username: model.username.clone(),
@@ -186,23 +186,35 @@ const RECHECK_AFTER_FAILURE: i64 = 60;
 /// stays `Active` and the check is tried again a minute later (an outage must not sign
 /// everyone out).
 pub async fn recheck_person(checks: &PersonChecks<'_>, id: &str) -> Result<PersonStanding, sea_orm::DbErr> {
+    Ok(match recheck_and_find_person(checks, id).await? {
+        Some(_) => PersonStanding::Active,
+        None => PersonStanding::Refused,
+    })
+}
+
+/// [`recheck_person`], with the person as stored after the check (`None`: refused), for
+/// callers that need their claims: the record is read once.
+pub async fn recheck_and_find_person(checks: &PersonChecks<'_>, id: &str) -> Result<Option<Person>, sea_orm::DbErr> {
     let Some(record) = users::Entity::find_by_id(id.to_string()).one(checks.db).await? else {
-        return Ok(PersonStanding::Refused);
+        return Ok(None);
     };
     if record.refused_at.is_some() {
-        return Ok(PersonStanding::Refused);
+        return Ok(None);
     }
     if checks.now - record.checked_at < checks.interval {
-        return Ok(PersonStanding::Active);
+        return Ok(Some(person_of(record)));
     }
     match verdict(checks.directory.find_user_by_id(id).await) {
         Verdict::Admitted(user) => {
             store_directory_answer(checks.db, &user, checks.now).await?;
-            Ok(PersonStanding::Active)
+            Ok(Some(Person {
+                id: record.id,
+                claims: PersonClaims::from(user.as_ref()),
+            }))
         }
         Verdict::Refused(refusal) => {
             refuse_person(checks.db, checks.audit, id, refusal, checks.now).await?;
-            Ok(PersonStanding::Refused)
+            Ok(None)
         }
         Verdict::Unknown(error) => {
             tracing::warn!(error = %error, "could not re-check a signed-in person in the directory");
@@ -212,7 +224,7 @@ pub async fn recheck_person(checks: &PersonChecks<'_>, id: &str) -> Result<Perso
                 .filter(users::Column::Id.eq(id))
                 .exec(checks.db)
                 .await?;
-            Ok(PersonStanding::Active)
+            Ok(Some(person_of(record)))
         }
     }
 }

@@ -19,7 +19,7 @@
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
-use super::people::{find_person, Person, PersonClaims};
+use super::people::{find_person, person_of, Person, PersonClaims};
 use crate::audit::AuditLog;
 use crate::crypto::MasterKey;
 use crate::mfa::{
@@ -247,8 +247,5 @@ pub async fn find_person_by_sub_or_username(
     if named.len() != 1 {
         return Ok(None);
     }
-    let Some(model) = named.pop() else {
-        return Ok(None);
-    };
-    find_person(db, &model.id).await
+    Ok(named.pop().map(person_of))
 }

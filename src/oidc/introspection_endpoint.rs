@@ -15,7 +15,7 @@ use super::client_authentication::authenticate_client;
 use super::form_body::read_protocol_form;
 use super::oauth_error::OAuthError;
 use crate::app::state::AppState;
-use crate::authorization::people::{find_person, recheck_person, PersonStanding};
+use crate::authorization::people::recheck_and_find_person;
 use crate::tokens::introspection::{inspect_token, TokenStatus, TokenTypeHint};
 
 #[derive(Debug, Default, Serialize)]
@@ -66,34 +66,40 @@ pub async fn post_introspect(
     let hint = params.get("token_type_hint").and_then(TokenTypeHint::parse);
     let now = state.now();
     let status = inspect_token(&state.db, &state.keys, state.issuer(), token, hint, now).await?;
+    // What this client may learn about at all: its own tokens, and as a resource server
+    // other clients' access tokens and personal access tokens; never another client's
+    // refresh token.
+    let visible = match &status {
+        TokenStatus::Inactive => false,
+        TokenStatus::Access(claims) => claims.client_id == client.client_id || client.introspect_any_token,
+        TokenStatus::Refresh(active) => active.record.client_id == client.client_id,
+        TokenStatus::Personal(_) => client.introspect_any_token,
+    };
+    if !visible {
+        return Ok(introspection_answer(&Introspection::default()));
+    }
     // A token that speaks for a person is only as good as the person: their owner is
     // re-checked in the directory like at every other use, and one the directory refuses
     // makes it (and everything else of theirs) inactive.
-    let person = match &status {
+    let owner = match &status {
         TokenStatus::Access(claims) if claims.gid.is_some() => Some(claims.sub.as_str()),
         TokenStatus::Refresh(active) => Some(active.record.user_id.as_str()),
         TokenStatus::Personal(pat) => Some(pat.user_id.as_str()),
         _ => None,
     };
-    if let Some(sub) = person {
-        if recheck_person(&state.person_checks(), sub).await? == PersonStanding::Refused {
-            return Ok(introspection_answer(&Introspection::default()));
-        }
-    }
+    let username = match owner {
+        Some(sub) => match recheck_and_find_person(&state.person_checks(), sub).await? {
+            Some(person) => Some(person.claims.username),
+            None => return Ok(introspection_answer(&Introspection::default())),
+        },
+        // A client_credentials token names the client: nobody behind it.
+        None => None,
+    };
     let answer = match status {
         TokenStatus::Inactive => Introspection::default(),
-        // Another client's token, to a client that is not a resource server: nothing.
-        TokenStatus::Access(claims) if claims.client_id != client.client_id && !client.introspect_any_token => {
-            Introspection::default()
-        }
-        TokenStatus::Personal(_) if !client.introspect_any_token => Introspection::default(),
         TokenStatus::Access(claims) => Introspection {
             active: true,
-            // A person's token has a grant; a client_credentials token names the client.
-            username: match &claims.gid {
-                Some(_) => username_of(&state, &claims.sub).await?,
-                None => None,
-            },
+            username,
             scope: Some(claims.scope),
             client_id: Some(claims.client_id),
             token_type: Some("Bearer"),
@@ -105,9 +111,9 @@ pub async fn post_introspect(
             jti: Some(claims.jti),
             allowed_ips: None,
         },
-        TokenStatus::Refresh(active) if active.record.client_id == client.client_id => Introspection {
+        TokenStatus::Refresh(active) => Introspection {
             active: true,
-            username: username_of(&state, &active.record.user_id).await?,
+            username,
             scope: Some(active.record.scope),
             client_id: Some(active.record.client_id),
             // RFC 7662 2.2: `token_type` is an access token type (RFC 6749 5.1), which a
@@ -119,10 +125,9 @@ pub async fn post_introspect(
             iss: Some(state.issuer().to_string()),
             ..Introspection::default()
         },
-        TokenStatus::Refresh(_) => Introspection::default(),
         TokenStatus::Personal(pat) => Introspection {
             active: true,
-            username: username_of(&state, &pat.user_id).await?,
+            username,
             scope: Some(pat.scopes.join(" ")),
             token_type: Some("Bearer"),
             exp: Some(pat.expires_at),
@@ -141,9 +146,4 @@ fn introspection_answer(answer: &Introspection) -> HttpResponse {
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(answer)
-}
-
-/// The person's `preferred_username`, as the directory last reported it.
-async fn username_of(state: &AppState, sub: &str) -> Result<Option<String>, OAuthError> {
-    Ok(find_person(&state.db, sub).await?.map(|person| person.claims.username))
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::form_body::{is_form_body, parse_form};
 use crate::app::state::AppState;
-use crate::authorization::people::{find_person, recheck_person, PersonStanding};
+use crate::authorization::people::recheck_and_find_person;
 use crate::authorization::released_claims::scoped_claims;
 use crate::authorization::scopes::ScopeSet;
 use crate::tokens::access_token::validate_access_token;
@@ -139,23 +139,14 @@ pub async fn userinfo(
     // The person behind the token is re-checked in the directory like a signed-in person
     // (a token outlives a session): someone removed, disabled or locked there gets nothing,
     // and everything of theirs ends.
-    let standing = recheck_person(&state.person_checks(), &sub).await.map_err(|e| {
-        tracing::error!(error = %e, "userinfo lookup failed");
-        BearerError::Internal
-    })?;
-    if standing == PersonStanding::Refused {
-        return Err(BearerError::InvalidToken(
-            "the person this token was issued for is no longer active",
-        ));
-    }
-    let person = find_person(&state.db, &sub)
+    let person = recheck_and_find_person(&state.person_checks(), &sub)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "userinfo lookup failed");
             BearerError::Internal
         })?
         .ok_or(BearerError::InvalidToken(
-            "the person this token was issued for is unknown",
+            "the person this token was issued for is no longer active",
         ))?;
     let mut body = scoped_claims(&person.claims, &scope, state.directory.settings().email_verified);
     body.insert("sub".into(), Value::String(sub));
