@@ -5,8 +5,8 @@
 #   bash scripts/test.sh
 #
 # On a fresh Debian 12 machine with Rust it first installs what the tests need (slapd,
-# ldap-utils, PostgreSQL, Chromium and ChromeDriver) with apt, through sudo unless run as
-# root, and cargo-deny with cargo install when it is missing. PostgreSQL: set
+# ldap-utils, PostgreSQL, Chromium and ChromeDriver, curl for the README's examples) with
+# apt, through sudo unless run as root, and cargo-deny with cargo install when it is missing. PostgreSQL: set
 # GATEHOUSE_TEST_POSTGRES_URL to a maintenance URL of a server of your own (the tests create
 # one database per test through it), or leave it unset and a throwaway server is started on
 # 127.0.0.1 and removed at the end.
@@ -48,7 +48,7 @@ phase() {
 }
 
 install_system_packages() {
-    local packages=(slapd ldap-utils chromium chromium-driver)
+    local packages=(slapd ldap-utils chromium chromium-driver curl)
     if ! postgres_bin_dir >/dev/null; then
         packages+=(postgresql)
     fi
@@ -57,7 +57,7 @@ install_system_packages() {
         *" slapd "*) stop_packaged_slapd ;;
     esac
     local tool
-    for tool in slapd slapadd ldapsearch chromium chromedriver; do
+    for tool in slapd slapadd ldapsearch chromium chromedriver curl; do
         command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || die "$tool is still missing"
     done
     postgres_bin_dir >/dev/null || die "the PostgreSQL server binaries are still missing"

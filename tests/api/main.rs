@@ -30,6 +30,7 @@ mod private_files;
 mod prompt_and_sessions;
 mod rate_limits;
 mod readiness;
+mod readme_examples;
 mod refresh_tokens;
 mod revocation_and_introspection;
 mod second_factor_setup_links;
