@@ -11,6 +11,7 @@ pub mod private_files;
 
 pub mod directory;
 pub mod storage;
+pub mod tls;
 
 pub mod audit;
 pub mod authorization;
