@@ -151,3 +151,20 @@ fn tls_section_names_files_and_needs_an_https_issuer() {
     // An https issuer without [tls] is fine: TLS ends at a proxy.
     assert!(load(MINIMAL, vec![]).unwrap().tls.is_none());
 }
+
+#[test]
+fn the_readme_tls_example_is_valid() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let start = readme.find("\n### TLS\n").expect("a TLS section");
+    let block = readme[start..]
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a TOML example");
+    let text = format!("{block}\n[ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=example,dc=org\"\n");
+    let mut problems = Vec::new();
+    let config = Config::from_table(text.parse::<toml::Table>().expect("TOML"), &mut problems).expect("parses");
+    problems.extend(config.validate());
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(config.tls.is_some_and(|tls| tls.redirect_listen.is_some()));
+}
