@@ -38,6 +38,8 @@ struct Seen {
     /// The fingerprint of the last pair refused, so a bad pair is reported once per
     /// change, not at every look.
     refused: Option<[u8; 32]>,
+    /// The last look could not read the files (reported once until they are readable).
+    unreadable: bool,
 }
 
 pub struct ReloadingCertificate {
@@ -93,6 +95,7 @@ impl ReloadingCertificate {
             seen: tokio::sync::Mutex::new(Seen {
                 served: pair.fingerprint(),
                 refused: None,
+                unreadable: false,
             }),
         }))
     }
@@ -117,10 +120,14 @@ impl ReloadingCertificate {
             Ok(pair) => pair,
             Err(error) => {
                 // A renewal in progress can briefly remove a file; the next look retries.
-                tracing::error!(error = %error, "cannot read the TLS certificate files; still serving the previous certificate");
+                if asked || !seen.unreadable {
+                    tracing::error!(error = %error, "cannot read the TLS certificate files; still serving the previous certificate");
+                }
+                seen.unreadable = true;
                 return ReloadOutcome::Refused;
             }
         };
+        seen.unreadable = false;
         let fingerprint = pair.fingerprint();
         if fingerprint == seen.served || (!asked && seen.refused == Some(fingerprint)) {
             if asked {

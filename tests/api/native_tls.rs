@@ -27,6 +27,16 @@ use crate::support::tls::{serve_https, ServerCertificate, TestCa};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
 
+/// A started `gatehouse serve`, ended (by its pid) when the test ends, whatever happens.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An HTTPS server with a certificate for 127.0.0.1 from `ca`, its files in `dir`.
 async fn spawn_https_app(
     ca: &TestCa,
@@ -358,14 +368,16 @@ async fn sighup_makes_the_binary_serve_the_renewed_certificate() {
     let (cert_file, key_file) = old.write_to(dir.path());
     // Files are looked at hourly: only SIGHUP can make the swap in time.
     let config = write_tls_config(dir.path(), &cert_file, &key_file, "reload_interval = 3600", "").await;
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut child = Serving(
+        Command::new(BINARY)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -389,17 +401,12 @@ async fn sighup_makes_the_binary_serve_the_renewed_certificate() {
     let new = ca.issue(&["127.0.0.1"]);
     new.replace(&cert_file, &key_file);
     let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
+        .args(["-HUP", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(hup.success());
     let swapped = wait_for_certificate(&ca, addr, &new.leaf_der, Duration::from_secs(10)).await;
-    let alive = child.try_wait().unwrap().is_none();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
+    let alive = child.0.try_wait().unwrap().is_none();
     assert!(alive, "SIGHUP does not end the process");
     assert!(swapped, "after SIGHUP new handshakes get the new certificate");
 }
@@ -514,6 +521,7 @@ async fn serve_refuses_to_start_with_a_pair_that_cannot_be_served() {
             .args(["serve", "--config"])
             .arg(&config)
             .env("GATEHOUSE_LOG", "warn")
+            .kill_on_drop(true)
             .output(),
     )
     .await
