@@ -633,9 +633,12 @@ impl Config {
         }
     }
 
-    /// Cookies get `Secure` when the issuer is https.
+    /// Cookies get `Secure`, and responses HSTS, when the issuer is https (the scheme in
+    /// any case, as URLs allow).
     pub fn secure_cookies(&self) -> bool {
-        self.issuer.starts_with("https://")
+        self.issuer
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 }
 

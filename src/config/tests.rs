@@ -148,6 +148,11 @@ fn tls_section_names_files_and_needs_an_https_issuer() {
     let all = load(&unknown, vec![]).unwrap_err().problems.join("\n");
     assert!(all.contains("colour"), "{all}");
 
+    // The scheme in capitals is https all the same (cookies, HSTS, [tls]).
+    let shouting = MINIMAL.replace("https://", "HTTPS://");
+    assert!(load(&shouting, vec![]).unwrap().secure_cookies());
+    let text = format!("{shouting}\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"\n");
+    assert!(load(&text, vec![]).is_ok());
     // An https issuer without [tls] is fine: TLS ends at a proxy.
     assert!(load(MINIMAL, vec![]).unwrap().tls.is_none());
 }

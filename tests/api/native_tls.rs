@@ -182,6 +182,12 @@ async fn tls_1_2_and_1_3_are_accepted_and_tls_1_1_and_cbc_suites_are_refused() {
         (certificate.leaf_der.as_slice(), ProtocolVersion::TLSv1_2)
     );
 
+    // HTTP/1.1 is what the server speaks, and says so in ALPN.
+    assert_eq!(
+        ca.alpn(addr, &[b"h2", b"http/1.1"]).await.as_deref(),
+        Some(&b"http/1.1"[..])
+    );
+
     // The same hand-made hello: as TLS 1.2 it gets a ServerHello (record type 22,
     // handshake type 2), so the hello is well formed...
     let answer = answer_to_client_hello(addr, [3, 3], MODERN_AND_CBC_SUITES).await;

@@ -92,6 +92,27 @@ impl TestCa {
             .unwrap()
     }
 
+    fn client_config(&self, versions: &[&'static SupportedProtocolVersion]) -> rustls::ClientConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.root_der()).unwrap();
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        config: rustls::ClientConfig,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let name = ServerName::IpAddress(addr.ip().into());
+        connector.connect(name, tcp).await.map_err(|e| e.to_string())
+    }
+
     /// One TLS handshake with `addr` offering only `versions`: the server certificate it
     /// presented and the version agreed, or why the handshake failed.
     pub async fn handshake(
@@ -99,18 +120,7 @@ impl TestCa {
         addr: SocketAddr,
         versions: &[&'static SupportedProtocolVersion],
     ) -> Result<(Vec<u8>, ProtocolVersion), String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.root_der()).unwrap();
-        let config =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_protocol_versions(versions)
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let name = ServerName::IpAddress(addr.ip().into());
-        let stream = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+        let stream = self.connect(addr, self.client_config(versions)).await?;
         let (_, connection) = stream.get_ref();
         let leaf = connection
             .peer_certificates()
@@ -118,6 +128,14 @@ impl TestCa {
             .map(|cert| cert.as_ref().to_vec())
             .ok_or("no certificate presented")?;
         Ok((leaf, connection.protocol_version().ok_or("no version")?))
+    }
+
+    /// The application protocol the server picks (ALPN) among `offered`.
+    pub async fn alpn(&self, addr: SocketAddr, offered: &[&[u8]]) -> Option<Vec<u8>> {
+        let mut config = self.client_config(rustls::DEFAULT_VERSIONS);
+        config.alpn_protocols = offered.iter().map(|p| p.to_vec()).collect();
+        let stream = self.connect(addr, config).await.expect("handshake");
+        stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
     }
 }
 
