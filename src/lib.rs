@@ -1,7 +1,7 @@
 //! Gatehouse: a single-binary OpenID Connect identity provider for LDAP directories.
 //!
 //! Layers, lowest first (import only downward):
-//! config, clock, crypto, private_files -> storage, directory -> authorization, tokens, keys ->
+//! config, clock, crypto, private_files -> storage, directory, tls -> authorization, tokens, keys ->
 //! oidc, web (HTTP edges, sharing `http`) -> app, cli.
 
 pub mod clock;
