@@ -25,6 +25,7 @@ use crate::directory::{Directory, LdapDirectory};
 use crate::keys::{list_signing_keys, revoke_signing_key, rotate_signing_keys_now, KeyRing, KeyStatus, RotationPolicy};
 use crate::mfa::{reset_totp, MfaError};
 use crate::settings::ldap_settings::read_ldap_settings;
+use crate::tls::check_certificate_pair;
 use crate::Application;
 
 #[derive(Debug, Parser)]
@@ -175,11 +176,16 @@ pub enum LdapCommand {
 
 /// Loads the configuration named on the command line (or the default file if present).
 pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    load_config_checked(cli, |_| Vec::new())
+}
+
+/// [`load_config`], with the checks of `more_checks` reported among the problems.
+fn load_config_checked(cli: &Cli, more_checks: impl FnOnce(&Config) -> Vec<String>) -> anyhow::Result<Config> {
     let (path, required) = match &cli.config {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
     };
-    Config::load(&path, required, std::env::vars()).map_err(|errors| {
+    Config::load_checked(&path, required, std::env::vars(), more_checks).map_err(|errors| {
         let mut message = format!(
             "the configuration ({}) has {} problem(s):",
             path.display(),
@@ -194,9 +200,24 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = load_config(&cli)?;
+    // check-config also checks the files the configuration names (the TLS pair).
+    let mut warnings = Vec::new();
+    let config = match cli.command {
+        Command::CheckConfig => load_config_checked(&cli, |config| {
+            let Some(tls) = &config.tls else {
+                return Vec::new();
+            };
+            let check = check_certificate_pair(tls, &config.issuer, SystemClock.now_unix());
+            warnings = check.warnings;
+            check.problems
+        })?,
+        _ => load_config(&cli)?,
+    };
     match cli.command {
         Command::CheckConfig => {
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "configuration OK: issuer {}, listening on {}",
                 config.issuer, config.listen
@@ -268,7 +289,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let issuer = config.issuer.clone();
     let app = Application::build(config).await?;
     // Tests and scripts wait for this exact line.
-    println!("listening on http://{} (issuer {issuer})", app.local_addr());
+    println!("listening on {}://{} (issuer {issuer})", app.scheme(), app.local_addr());
+    if let Some(addr) = app.redirect_addr() {
+        println!("redirecting http://{addr} to {issuer}");
+    }
     print_setup_link(&app, &issuer).await?;
     app.run_until_stopped().await.context("while serving")?;
     Ok(())

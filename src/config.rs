@@ -13,6 +13,7 @@ use url::Url;
 mod housekeeping;
 mod ldap;
 mod rate_limits;
+mod tls;
 mod tokens;
 
 pub use housekeeping::HousekeepingConfig;
@@ -21,6 +22,7 @@ pub use ldap::{
     LdapPreset, DEFAULT_NESTED_DEPTH, MAX_NESTED_DEPTH,
 };
 pub use rate_limits::RateLimitsConfig;
+pub use tls::{TlsConfig, DEFAULT_TLS_RELOAD_INTERVAL};
 pub use tokens::{
     canonical_ip, is_scope_token, parse_ip_network, GrantType, IpAllowlist, NetworkConfig, PersonalAccessTokensConfig,
     SigningAlgorithm,
@@ -72,6 +74,8 @@ pub struct Config {
     pub personal_access_tokens: PersonalAccessTokensConfig,
     pub rate_limits: RateLimitsConfig,
     pub housekeeping: HousekeepingConfig,
+    /// Native HTTPS (absent: plain http, as behind a TLS-terminating proxy).
+    pub tls: Option<TlsConfig>,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -93,6 +97,7 @@ impl Default for Config {
             personal_access_tokens: PersonalAccessTokensConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             housekeeping: HousekeepingConfig::default(),
+            tls: None,
             clients: Vec::new(),
         }
     }
@@ -457,6 +462,18 @@ impl Config {
         required: bool,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigErrors> {
+        Self::load_checked(path, required, env, |_| Vec::new())
+    }
+
+    /// [`Config::load`], with `more_checks` (of things outside the file, such as the TLS
+    /// certificate it names) run on a configuration that parsed, their problems reported
+    /// with the rest.
+    pub fn load_checked(
+        path: &Path,
+        required: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+        more_checks: impl FnOnce(&Config) -> Vec<String>,
+    ) -> Result<Config, ConfigErrors> {
         let mut table = match std::fs::read_to_string(path) {
             Ok(text) => text
                 .parse::<toml::Table>()
@@ -470,6 +487,7 @@ impl Config {
         let config = Self::from_table(table, &mut problems);
         if let Some(config) = &config {
             problems.extend(config.validate());
+            problems.extend(more_checks(config));
         }
         match config {
             Some(config) if problems.is_empty() => Ok(config),
@@ -552,6 +570,9 @@ impl Config {
         self.personal_access_tokens.validate(&mut problems);
         self.rate_limits.validate(&mut problems);
         self.housekeeping.validate(&mut problems);
+        if let Some(tls) = &self.tls {
+            tls.validate(&self.issuer, &self.listen, &mut problems);
+        }
         self.validate_clients(&mut problems);
         problems
     }
@@ -612,9 +633,12 @@ impl Config {
         }
     }
 
-    /// Cookies get `Secure` when the issuer is https.
+    /// Cookies get `Secure`, and responses HSTS, when the issuer is https (the scheme in
+    /// any case, as URLs allow).
     pub fn secure_cookies(&self) -> bool {
-        self.issuer.starts_with("https://")
+        self.issuer
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 }
 
@@ -731,7 +755,7 @@ fn section_for<'t>(table: &'t mut toml::Table, path: &[String]) -> Result<&'t mu
 }
 
 /// Keys that end in `_file` but are settings of their own (a path), not secret indirections.
-const PATH_KEYS: &[&str] = &["ca_file"];
+const PATH_KEYS: &[&str] = &["ca_file", "cert_file", "key_file"];
 
 /// Replaces every `name_file = "/path"` by `name = <file contents without the final newline>`.
 fn resolve_secret_files(table: &mut toml::Table, prefix: &str, problems: &mut Vec<String>) {

@@ -1,7 +1,7 @@
 //! Gatehouse: a single-binary OpenID Connect identity provider for LDAP directories.
 //!
 //! Layers, lowest first (import only downward):
-//! config, clock, crypto, private_files -> storage, directory -> authorization, tokens, keys ->
+//! config, clock, crypto, private_files -> storage, directory, tls -> authorization, tokens, keys ->
 //! oidc, web (HTTP edges, sharing `http`) -> app, cli.
 
 pub mod clock;
@@ -11,6 +11,7 @@ pub mod private_files;
 
 pub mod directory;
 pub mod storage;
+pub mod tls;
 
 pub mod audit;
 pub mod authorization;

@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
 
+use super::https::{prepare_https, run_https_upkeep, Https};
 use super::routes::configure_all_routes;
 use super::served_discovery::ServedDiscovery;
 use super::state::AppState;
@@ -44,6 +45,8 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     state: AppState,
+    /// `[tls]`: the certificate to keep fresh and the redirect listener.
+    https: Option<Https>,
 }
 
 /// The master key: from the configuration, or `data_dir/master.key` (created, 0600).
@@ -195,13 +198,20 @@ impl Application {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        // A certificate that cannot be served stops the start before anything else.
+        let https = prepare_https(&config).await?;
         let state = AppState::build(config, clock).await?;
         let addr = listener.local_addr()?;
-        let server = Self::serve(state.clone(), listener)?;
-        Ok(Application { addr, server, state })
+        let server = Self::serve(state.clone(), listener, https.as_ref())?;
+        Ok(Application {
+            addr,
+            server,
+            state,
+            https,
+        })
     }
 
-    fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    fn serve(state: AppState, listener: TcpListener, https: Option<&Https>) -> anyhow::Result<Server> {
         let hsts = state.secure_cookies();
         let demo = state.config.demo;
         let data = web::Data::new(state);
@@ -253,8 +263,11 @@ impl Application {
                     .error_response()
                 }))
         })
-        .shutdown_timeout(5)
-        .listen(listener)?
+        .shutdown_timeout(5);
+        let server = match https {
+            Some(https) => server.listen_rustls_0_23(listener, https.server_config()?)?,
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(server)
     }
@@ -269,6 +282,20 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// `https` with `[tls]`, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.https.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The plain-http redirect listener's address (`[tls] redirect_listen`).
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.https.as_ref().and_then(Https::redirect_addr)
     }
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), with background upkeep.
@@ -321,7 +348,9 @@ impl Application {
             self.state.config.lifetimes.clone(),
             Duration::from_secs(self.state.config.housekeeping.interval.unsigned_abs()),
         ));
+        let https_upkeep = tokio::spawn(run_https_upkeep(self.https));
         let result = self.server.await;
+        https_upkeep.abort();
         upkeep.abort();
         ldap_poll.abort();
         housekeeping.abort();

@@ -101,3 +101,75 @@ fn missing_required_file_is_an_error() {
     let err = Config::load(Path::new("/nonexistent/gatehouse.toml"), true, Vec::new()).unwrap_err();
     assert!(err.problems[0].contains("cannot read"));
 }
+
+#[test]
+fn tls_section_names_files_and_needs_an_https_issuer() {
+    let text = format!(
+        "{MINIMAL}\n[tls]\ncert_file = \"/etc/gatehouse/fullchain.pem\"\nkey_file = \"/etc/gatehouse/privkey.pem\"\n"
+    );
+    let config = load(&text, vec![("GATEHOUSE__TLS__RELOAD_INTERVAL", "30")]).unwrap();
+    let tls = config.tls.expect("[tls] is set");
+    // The paths stay paths: `*_file` here is not a secret read from a file.
+    assert_eq!(tls.cert_file, PathBuf::from("/etc/gatehouse/fullchain.pem"));
+    assert_eq!(tls.key_file, PathBuf::from("/etc/gatehouse/privkey.pem"));
+    assert_eq!(tls.reload_interval, 30);
+    assert_eq!(tls.redirect_listen, None);
+
+    // The whole section from the environment.
+    let config = load(
+        MINIMAL,
+        vec![
+            ("GATEHOUSE__TLS__CERT_FILE", "/run/secrets/tls.crt"),
+            ("GATEHOUSE__TLS__KEY_FILE", "/run/secrets/tls.key"),
+            ("GATEHOUSE__TLS__REDIRECT_LISTEN", "0.0.0.0:80"),
+        ],
+    )
+    .unwrap();
+    let tls = config.tls.expect("[tls] from the environment");
+    assert_eq!(tls.key_file, PathBuf::from("/run/secrets/tls.key"));
+    assert_eq!(tls.redirect_listen.as_deref(), Some("0.0.0.0:80"));
+    assert_eq!(tls.reload_interval, DEFAULT_TLS_RELOAD_INTERVAL);
+
+    let text = "issuer = \"http://sso.example.org\"\nlisten = \"0.0.0.0:443\"\n[ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=x\"\n[tls]\nreload_interval = 0\nredirect_listen = \"0.0.0.0:443\"\n";
+    let all = load(text, vec![]).unwrap_err().problems.join("\n");
+    for expected in [
+        "`issuer` must be an https URL when `[tls]` is set",
+        "`tls.cert_file` is required",
+        "`tls.key_file` is required",
+        "`tls.reload_interval` must be between",
+        "`tls.redirect_listen` must differ from `listen`",
+    ] {
+        assert!(all.contains(expected), "{expected}: {all}");
+    }
+    let bad_address = format!("{MINIMAL}\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"\nredirect_listen = \"port 80\"\n");
+    let all = load(&bad_address, vec![]).unwrap_err().problems.join("\n");
+    assert!(all.contains("`tls.redirect_listen` must be an address"), "{all}");
+    let unknown = format!("{MINIMAL}\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"\ncolour = 1\n");
+    let all = load(&unknown, vec![]).unwrap_err().problems.join("\n");
+    assert!(all.contains("colour"), "{all}");
+
+    // The scheme in capitals is https all the same (cookies, HSTS, [tls]).
+    let shouting = MINIMAL.replace("https://", "HTTPS://");
+    assert!(load(&shouting, vec![]).unwrap().secure_cookies());
+    let text = format!("{shouting}\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"\n");
+    assert!(load(&text, vec![]).is_ok());
+    // An https issuer without [tls] is fine: TLS ends at a proxy.
+    assert!(load(MINIMAL, vec![]).unwrap().tls.is_none());
+}
+
+#[test]
+fn the_readme_tls_example_is_valid() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let start = readme.find("\n### TLS\n").expect("a TLS section");
+    let block = readme[start..]
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a TOML example");
+    let text = format!("{block}\n[ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=example,dc=org\"\n");
+    let mut problems = Vec::new();
+    let config = Config::from_table(text.parse::<toml::Table>().expect("TOML"), &mut problems).expect("parses");
+    problems.extend(config.validate());
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(config.tls.is_some_and(|tls| tls.redirect_listen.is_some()));
+}

@@ -3,6 +3,7 @@
 pub mod admin_pages;
 pub mod client_ip;
 pub mod csrf;
+pub mod https_redirect;
 pub mod keys_page;
 pub mod mfa_pages;
 pub mod page_response;

@@ -54,6 +54,7 @@ fn domain_code_knows_nothing_of_http_or_templates() {
         "ratelimit",
         "readiness",
         "private_files",
+        "tls",
     ];
     let found = offenders(
         &domain,

@@ -24,6 +24,7 @@ mod key_rotation;
 mod ldap_settings_live;
 mod login;
 mod migrations;
+mod native_tls;
 mod one_authorization_flow;
 mod personal_access_tokens;
 mod private_files;

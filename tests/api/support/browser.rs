@@ -44,8 +44,14 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Browser {
+        Self::with(reqwest::Client::builder())
+    }
+
+    /// A browser built from `builder` (one that trusts a test CA, say), with the cookie
+    /// jar and without automatic redirects.
+    pub fn with(builder: reqwest::ClientBuilder) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
+            http: builder
                 .redirect(Policy::none())
                 .cookie_store(true)
                 .build()

@@ -8,4 +8,5 @@ pub mod relying_party;
 pub mod second_factor;
 pub mod slapd;
 pub mod spawn_app;
+pub mod tls;
 pub mod webdriver;

@@ -34,6 +34,17 @@ impl RelyingParty {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
+        Self::discover_with(app, client_id, secret, redirect_uri, http).await
+    }
+
+    /// [`RelyingParty::discover`] through `http` (one that trusts a test CA, say).
+    pub async fn discover_with(
+        app: &TestApp,
+        client_id: &str,
+        secret: Option<&str>,
+        redirect_uri: &str,
+        http: reqwest::Client,
+    ) -> RelyingParty {
         let metadata =
             CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).expect("issuer"), &http)
                 .await

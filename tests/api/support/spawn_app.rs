@@ -28,13 +28,15 @@ pub const RESOURCE_SERVER_SECRET: &str = "resource-server-secret-0123456789";
 pub const RESOURCE_SERVER: Option<(&str, &str)> = Some((RESOURCE_SERVER_ID, RESOURCE_SERVER_SECRET));
 
 pub struct TestApp {
-    /// `http://127.0.0.1:PORT`, which is also the issuer.
+    /// `http://127.0.0.1:PORT` (`https://` with `[tls]`), which is also the issuer.
     pub address: String,
     pub clock: Arc<ManualClock>,
     /// The database this server uses, for tests that look inside it.
     pub database_url: String,
     /// The server's state, for tests that change what an administrator would change.
     pub state: gatehouse::app::state::AppState,
+    /// The plain-http redirect listener of `[tls] redirect_listen`, when configured.
+    pub redirect_addr: Option<std::net::SocketAddr>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -68,7 +70,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary data directory");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let port = listener.local_addr().expect("local address").port();
-    let address = format!("http://127.0.0.1:{port}");
+    let mut address = format!("http://127.0.0.1:{port}");
     let database_url = fresh_test_database_url(data_dir.path()).await;
 
     let mut config = Config {
@@ -116,6 +118,10 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         },
     ];
     customize(&mut config);
+    if config.tls.is_some() {
+        // The same listener serves HTTPS (the test's customisation made the issuer https).
+        address = format!("https://127.0.0.1:{port}");
+    }
     let problems = config.validate();
     assert!(problems.is_empty(), "test configuration is invalid: {problems:?}");
 
@@ -124,12 +130,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("build the application");
     let state = app.state().clone();
+    let redirect_addr = app.redirect_addr();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         clock,
         database_url,
         state,
+        redirect_addr,
         _data_dir: data_dir,
     }
 }
