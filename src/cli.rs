@@ -193,8 +193,8 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     })
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = load_config(&cli)?;
+/// Runs the command with the configuration [`load_config`] read.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => {
             println!(

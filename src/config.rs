@@ -12,7 +12,9 @@ use url::Url;
 
 mod housekeeping;
 mod ldap;
+mod logging;
 mod rate_limits;
+mod shutdown;
 mod tokens;
 
 pub use housekeeping::HousekeepingConfig;
@@ -20,7 +22,9 @@ pub use ldap::{
     is_attribute_name, AccountCheck, GroupSource, GroupValue, LdapAttributes, LdapConfig, LdapConfigFile, LdapGroups,
     LdapPreset, DEFAULT_NESTED_DEPTH, MAX_NESTED_DEPTH,
 };
+pub use logging::{LogConfig, LogFormat};
 pub use rate_limits::RateLimitsConfig;
+pub use shutdown::ShutdownConfig;
 pub use tokens::{
     canonical_ip, is_scope_token, parse_ip_network, GrantType, IpAllowlist, NetworkConfig, PersonalAccessTokensConfig,
     SigningAlgorithm,
@@ -72,6 +76,8 @@ pub struct Config {
     pub personal_access_tokens: PersonalAccessTokensConfig,
     pub rate_limits: RateLimitsConfig,
     pub housekeeping: HousekeepingConfig,
+    pub log: LogConfig,
+    pub shutdown: ShutdownConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -93,6 +99,8 @@ impl Default for Config {
             personal_access_tokens: PersonalAccessTokensConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             housekeeping: HousekeepingConfig::default(),
+            log: LogConfig::default(),
+            shutdown: ShutdownConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -552,6 +560,8 @@ impl Config {
         self.personal_access_tokens.validate(&mut problems);
         self.rate_limits.validate(&mut problems);
         self.housekeeping.validate(&mut problems);
+        self.log.validate(&mut problems);
+        self.shutdown.validate(&mut problems);
         self.validate_clients(&mut problems);
         problems
     }

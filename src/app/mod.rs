@@ -1,6 +1,8 @@
 //! Wiring: the application state, the routes, and the server.
 
+pub mod logging;
 pub mod routes;
 pub mod served_discovery;
+pub mod shutdown;
 pub mod startup;
 pub mod state;
