@@ -12,7 +12,7 @@ use crate::authorization::authorize_request::{
 use crate::authorization::complete_authorization::{continue_authorization, response_to};
 use crate::http::page_response::PageError;
 use crate::http::redirect::{flow_redirect, redirect_found};
-use crate::http::request_id::{bounded_for_log, note_client_id};
+use crate::http::request_id::{bounded_for_log, note_client_id, note_sub};
 
 pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let raw = RawParameters::from_pairs(url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned());
@@ -82,6 +82,9 @@ async fn authorize(state: &AppState, req: &HttpRequest, raw: RawParameters) -> R
         }
     };
     let session = state.current_session(req).await?;
+    if let Some(session) = &session {
+        note_sub(&session.user_id);
+    }
     let outcome = continue_authorization(&state.flow_context(req), &client, request, None, session.as_ref()).await?;
     Ok(flow_redirect(state.issuer(), outcome, false, state.config.demo))
 }
