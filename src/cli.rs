@@ -175,8 +175,25 @@ pub enum LdapCommand {
 }
 
 /// Loads the configuration named on the command line (or the default file if present).
+/// For `check-config` it also checks the files the configuration names (the TLS pair):
+/// their problems are listed with the others, their warnings printed on standard error.
 pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    load_config_checked(cli, |_| Vec::new())
+    if !matches!(cli.command, Command::CheckConfig) {
+        return load_config_checked(cli, |_| Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let config = load_config_checked(cli, |config| {
+        let Some(tls) = &config.tls else {
+            return Vec::new();
+        };
+        let check = check_certificate_pair(tls, &config.issuer, SystemClock.now_unix());
+        warnings = check.warnings;
+        check.problems
+    });
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    config
 }
 
 /// [`load_config`], with the checks of `more_checks` reported among the problems.
@@ -199,25 +216,10 @@ fn load_config_checked(cli: &Cli, more_checks: impl FnOnce(&Config) -> Vec<Strin
     })
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // check-config also checks the files the configuration names (the TLS pair).
-    let mut warnings = Vec::new();
-    let config = match cli.command {
-        Command::CheckConfig => load_config_checked(&cli, |config| {
-            let Some(tls) = &config.tls else {
-                return Vec::new();
-            };
-            let check = check_certificate_pair(tls, &config.issuer, SystemClock.now_unix());
-            warnings = check.warnings;
-            check.problems
-        })?,
-        _ => load_config(&cli)?,
-    };
+/// Runs the command with the configuration [`load_config`] read.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => {
-            for warning in &warnings {
-                eprintln!("warning: {warning}");
-            }
             println!(
                 "configuration OK: issuer {}, listening on {}",
                 config.issuer, config.listen

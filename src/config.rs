@@ -12,7 +12,9 @@ use url::Url;
 
 mod housekeeping;
 mod ldap;
+mod logging;
 mod rate_limits;
+mod shutdown;
 mod tls;
 mod tokens;
 
@@ -21,7 +23,9 @@ pub use ldap::{
     is_attribute_name, AccountCheck, GroupSource, GroupValue, LdapAttributes, LdapConfig, LdapConfigFile, LdapGroups,
     LdapPreset, DEFAULT_NESTED_DEPTH, MAX_NESTED_DEPTH,
 };
+pub use logging::{LogConfig, LogFormat};
 pub use rate_limits::RateLimitsConfig;
+pub use shutdown::ShutdownConfig;
 pub use tls::{TlsConfig, DEFAULT_TLS_RELOAD_INTERVAL};
 pub use tokens::{
     canonical_ip, is_scope_token, parse_ip_network, GrantType, IpAllowlist, NetworkConfig, PersonalAccessTokensConfig,
@@ -76,6 +80,8 @@ pub struct Config {
     pub housekeeping: HousekeepingConfig,
     /// Native HTTPS (absent: plain http, as behind a TLS-terminating proxy).
     pub tls: Option<TlsConfig>,
+    pub log: LogConfig,
+    pub shutdown: ShutdownConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -98,6 +104,8 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             housekeeping: HousekeepingConfig::default(),
             tls: None,
+            log: LogConfig::default(),
+            shutdown: ShutdownConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -573,6 +581,8 @@ impl Config {
         if let Some(tls) = &self.tls {
             tls.validate(&self.issuer, &self.listen, &mut problems);
         }
+        self.log.validate(&mut problems);
+        self.shutdown.validate(&mut problems);
         self.validate_clients(&mut problems);
         problems
     }

@@ -1,22 +1,23 @@
-use std::io::IsTerminal;
-
 use clap::Parser;
+use gatehouse::app::logging::{init_logging, LogRole};
 use gatehouse::cli::Command;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
     let cli = gatehouse::cli::Cli::parse();
-    // The server logs what it does; one-shot commands (clients, keys, ldap test...) print
-    // their answer and log only warnings, so scripts read clean output.
-    let default_level = match cli.command {
-        Command::Serve | Command::Migrate => "info",
-        _ => "warn",
+    // The configuration decides how logs look, so it is read first; a configuration that
+    // cannot be read is reported on standard error directly.
+    let config = match gatehouse::cli::load_config(&cli) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let role = match cli.command {
+        Command::Serve | Command::Migrate => LogRole::Server,
+        _ => LogRole::Command,
+    };
+    init_logging(&config.log, role);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -24,7 +25,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(gatehouse::cli::run(cli)) {
+    match runtime.block_on(gatehouse::cli::run(cli, config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -8,6 +8,8 @@
 //! kept answer. A flood of probes costs at most one database ping and one directory check
 //! per window per instance.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Mutex;
 
@@ -39,11 +41,22 @@ pub struct ReadinessCheck {
     /// The last answer and when it was computed. The lock is held during a check, so that
     /// concurrent probes wait for that one instead of starting their own.
     last: Mutex<Option<(OffsetDateTime, Readiness)>>,
+    /// Set when the instance is stopping: unready from then on, whatever the checks say.
+    draining: AtomicBool,
 }
 
 impl ReadinessCheck {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// From now on the instance is unready: it is stopping (`app::shutdown`).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The kept answer while it is younger than [`READINESS_CACHE_TIME`], else a new check

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -86,26 +87,44 @@ fn redirect_server(issuer: &str, listen: &str) -> anyhow::Result<(Server, Socket
     Ok((server, addr))
 }
 
-/// Runs until aborted (with the application): certificate reloads (on schedule and on
-/// SIGHUP) and the redirect listener. Without `[tls]`, SIGHUP is answered with a log line.
-pub async fn run_https_upkeep(https: Option<Https>) {
+/// Runs until `stop` (the application's shutdown): certificate reloads (on schedule and
+/// on SIGHUP) and the redirect listener, which is then stopped too. Without `[tls]`,
+/// SIGHUP is answered with a log line.
+pub async fn run_https_upkeep(https: Option<Https>, stop: CancellationToken) {
     let Some(https) = https else {
-        return watch_for_reloads(None).await;
+        tokio::select! {
+            () = watch_for_reloads(None) => {}
+            () = stop.cancelled() => {}
+        }
+        return;
     };
-    let watch = watch_for_reloads(Some(https.certificate));
-    match https.redirect {
-        Some((server, _)) => {
-            let mut watch = std::pin::pin!(watch);
-            tokio::select! {
-                () = &mut watch => {}
-                stopped = server => {
-                    if let Err(error) = stopped {
-                        tracing::error!(error = %error, "the plain-http redirect listener stopped");
-                    }
-                    watch.await;
-                }
+    let mut watch = std::pin::pin!(watch_for_reloads(Some(https.certificate)));
+    let Some((server, _)) = https.redirect else {
+        tokio::select! {
+            () = &mut watch => {}
+            () = stop.cancelled() => {}
+        }
+        return;
+    };
+    let handle = server.handle();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        () = &mut watch => {}
+        () = stop.cancelled() => {
+            // The redirect listener stops with the application (it is still polled here).
+            let (_, stopped) = tokio::join!(handle.stop(true), &mut server);
+            if let Err(error) = stopped {
+                tracing::error!(error = %error, "the plain-http redirect listener failed while stopping");
             }
         }
-        None => watch.await,
+        stopped = &mut server => {
+            if let Err(error) = stopped {
+                tracing::error!(error = %error, "the plain-http redirect listener stopped");
+            }
+            tokio::select! {
+                () = &mut watch => {}
+                () = stop.cancelled() => {}
+            }
+        }
     }
 }

@@ -3,16 +3,18 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::Server;
 use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
 
 use super::https::{prepare_https, run_https_upkeep, Https};
 use super::routes::configure_all_routes;
 use super::served_discovery::ServedDiscovery;
+use super::shutdown::{serve_until_signalled, tick_unless_stopped, BackgroundTasks};
 use super::state::AppState;
 use crate::audit::AuditLog;
 use crate::authorization::client_registry::{seed_clients_from_config, ClientRegistry};
@@ -23,6 +25,7 @@ use crate::crypto::MasterKey;
 use crate::directory::{DirectoryHandle, LdapDirectory};
 use crate::http::csrf::CsrfKey;
 use crate::http::page_response::PageError;
+use crate::http::request_id::request_span;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::discovery_document;
@@ -214,6 +217,7 @@ impl Application {
     fn serve(state: AppState, listener: TcpListener, https: Option<&Https>) -> anyhow::Result<Server> {
         let hsts = state.secure_cookies();
         let demo = state.config.demo;
+        let grace_period = state.config.shutdown.grace_period.unsigned_abs();
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -234,23 +238,9 @@ impl Application {
                         .into()
                 }))
                 .wrap(security_headers(hsts))
-                .wrap_fn(|req, srv| {
-                    // Method and path only: query strings can carry hints and state.
-                    let started = Instant::now();
-                    let method = req.method().clone();
-                    let path = req.path().to_string();
-                    let response = srv.call(req);
-                    async move {
-                        let response = response.await?;
-                        tracing::info!(
-                            target: "http",
-                            %method,
-                            path,
-                            status = response.status().as_u16(),
-                            micros = started.elapsed().as_micros() as u64,
-                        );
-                        Ok(response)
-                    }
+                .wrap({
+                    let trusted_proxies = data.trusted_proxies.clone();
+                    from_fn(move |req, next| request_span(trusted_proxies.clone(), req, next))
                 })
                 .configure(configure_all_routes)
                 .default_service(web::to(move || async move {
@@ -263,7 +253,9 @@ impl Application {
                     .error_response()
                 }))
         })
-        .shutdown_timeout(5);
+        // SIGTERM and SIGINT are handled by `run_until_stopped` (drain first).
+        .disable_signals()
+        .shutdown_timeout(grace_period);
         let server = match https {
             Some(https) => server.listen_rustls_0_23(listener, https.server_config()?)?,
             None => server.listen(listener)?,
@@ -298,10 +290,13 @@ impl Application {
         self.https.as_ref().and_then(Https::redirect_addr)
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), with background upkeep.
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM, see `shutdown`), with
+    /// background upkeep that stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let mut background = BackgroundTasks::new();
         let state = self.state.clone();
-        let key_upkeep = tokio::spawn(async move {
+        let stop = background.stop_token();
+        background.spawn("key upkeep", async move {
             // Every `keys.reload_interval`: one step of the key schedule (the database lets
             // one instance perform each transition), then a reload, so a change made by
             // another instance, the CLI or the admin API is served within one interval.
@@ -309,8 +304,7 @@ impl Application {
             let policy = RotationPolicy::from_config(&state.config);
             let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
+            while tick_unless_stopped(&mut interval, &stop).await {
                 if let Err(error) =
                     rotate_signing_keys_if_due(&state.db, &state.master_key, &state.keys, state.now(), &policy).await
                 {
@@ -322,39 +316,51 @@ impl Application {
             }
         });
         let state = self.state.clone();
-        let upkeep = tokio::spawn(async move {
+        let stop = background.stop_token();
+        background.spawn("client reload", async move {
             let mut interval = tokio::time::interval(CLIENT_RELOAD_INTERVAL);
-            loop {
-                interval.tick().await;
+            while tick_unless_stopped(&mut interval, &stop).await {
                 if let Err(error) = state.clients.reload(&state.db).await {
                     tracing::warn!(error = %error, "could not refresh the clients");
                 }
             }
         });
         let state = self.state.clone();
-        let ldap_poll = tokio::spawn(async move {
+        let stop = background.stop_token();
+        background.spawn("LDAP settings poll", async move {
             let mut interval = tokio::time::interval(LDAP_SETTINGS_POLL_INTERVAL);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
+            while tick_unless_stopped(&mut interval, &stop).await {
                 if let Err(error) = state.refresh_directory().await {
                     tracing::warn!(error = %error, "could not check the LDAP settings for changes");
                 }
             }
         });
-        let housekeeping = tokio::spawn(crate::storage::purge::run_housekeeping(
-            self.state.db.clone(),
-            self.state.clock.clone(),
-            self.state.config.lifetimes.clone(),
-            Duration::from_secs(self.state.config.housekeeping.interval.unsigned_abs()),
-        ));
-        let https_upkeep = tokio::spawn(run_https_upkeep(self.https));
-        let result = self.server.await;
-        https_upkeep.abort();
-        upkeep.abort();
-        ldap_poll.abort();
-        housekeeping.abort();
-        key_upkeep.abort();
+        background.spawn(
+            "housekeeping",
+            crate::storage::purge::run_housekeeping(
+                self.state.db.clone(),
+                self.state.clock.clone(),
+                self.state.config.lifetimes.clone(),
+                Duration::from_secs(self.state.config.housekeeping.interval.unsigned_abs()),
+                background.stop_token(),
+            ),
+        );
+        background.spawn(
+            "certificate reload",
+            run_https_upkeep(self.https, background.stop_token()),
+        );
+        let shutdown = &self.state.config.shutdown;
+        let result = serve_until_signalled(self.server, &self.state.readiness, shutdown).await;
+        let grace_period = Duration::from_secs(shutdown.grace_period.unsigned_abs());
+        background.stop_within(grace_period).await;
+        if tokio::time::timeout(grace_period, self.state.audit.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the audit events still queued could not all be stored in time");
+        }
+        tracing::info!("stopped");
         result
     }
 }

@@ -447,12 +447,16 @@ impl AuditLog {
         bound_detail(&mut detail);
         let actor = event.actor().map(|actor| bounded_text(actor, MAX_FIELD_BYTES));
         let client_id = event.client_id().map(|id| bounded_text(id, MAX_FIELD_BYTES));
+        // A log line too: target `audit`, the event's name as the message and in `event`.
+        // Inside a request, the line carries the request's id like the others.
         tracing::info!(
             target: "audit",
-            kind = event.kind(),
-            actor = actor.as_deref().unwrap_or("-"),
-            client_id = client_id.as_deref().unwrap_or("-"),
+            event = event.kind(),
+            actor = actor.as_deref(),
+            client_id = client_id.as_deref(),
             detail = %detail,
+            "{}",
+            event.kind()
         );
         let row = audit_events::ActiveModel {
             occurred_at: Set(now),

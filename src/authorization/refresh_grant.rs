@@ -138,6 +138,7 @@ pub async fn exchange_refresh_token(
         refresh_token: Some(refresh_token),
         expires_in: minted.expires_in,
         scope: scope.to_string(),
+        sub: record.user_id,
     })
 }
 

@@ -40,6 +40,8 @@ pub struct IssuedTokens {
     pub refresh_token: Option<String>,
     pub expires_in: i64,
     pub scope: String,
+    /// The person the tokens speak for (for the request's log lines).
+    pub sub: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +196,7 @@ pub async fn exchange_authorization_code(
         refresh_token,
         expires_in: minted.expires_in,
         scope: scope.to_string(),
+        sub: record.user_id,
     })
 }
 

@@ -173,3 +173,35 @@ fn the_readme_tls_example_is_valid() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(config.tls.is_some_and(|tls| tls.redirect_listen.is_some()));
 }
+
+#[test]
+fn log_format_and_shutdown_timing_come_from_the_file_or_the_environment() {
+    let config = load(MINIMAL, vec![]).unwrap();
+    assert_eq!(config.log.format, LogFormat::Text);
+    assert_eq!((config.shutdown.drain_delay, config.shutdown.grace_period), (5, 30));
+
+    let config = load(
+        &format!("{MINIMAL}\n[shutdown]\ndrain_delay = 0\ngrace_period = 7\n"),
+        vec![
+            ("GATEHOUSE__LOG__FORMAT", "json"),
+            ("GATEHOUSE__LOG__LEVEL", "info,gatehouse=debug"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.log.level.as_deref(), Some("info,gatehouse=debug"));
+    assert_eq!((config.shutdown.drain_delay, config.shutdown.grace_period), (0, 7));
+
+    let errors = load(&format!("{MINIMAL}\n[log]\nformat = \"xml\"\n"), vec![]).unwrap_err();
+    assert!(errors.problems.join("\n").contains("xml"), "{errors:?}");
+    let errors = load(
+        &format!("{MINIMAL}\n[log]\nlevel = \"info,[[\"\ncolour = 1\n[shutdown]\ndrain_delay = -1\ngrace_period = 0\n"),
+        vec![],
+    )
+    .unwrap_err();
+    let all = errors.problems.join("\n");
+    assert!(all.contains("unknown key `log.colour`"), "{all}");
+    assert!(all.contains("`log.level`"), "{all}");
+    assert!(all.contains("`shutdown.drain_delay`"), "{all}");
+    assert!(all.contains("`shutdown.grace_period`"), "{all}");
+}

@@ -11,6 +11,7 @@ pub mod pages;
 pub mod people_pages;
 pub mod rate_limit;
 pub mod redirect;
+pub mod request_id;
 pub mod security_headers;
 pub mod session_cookie;
 pub mod session_pages;

@@ -12,6 +12,7 @@ use crate::authorization::authorize_request::{
 use crate::authorization::complete_authorization::{continue_authorization, response_to};
 use crate::http::page_response::PageError;
 use crate::http::redirect::{flow_redirect, redirect_found};
+use crate::http::request_id::{bounded_for_log, note_client_id, note_sub};
 
 pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let raw = RawParameters::from_pairs(url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned());
@@ -41,14 +42,32 @@ fn unredirectable(error: UnredirectableError) -> PageError {
     PageError::bad_request("This sign-in request is not valid", error.to_string())
 }
 
+/// A request answered with the error page (no redirect) is logged at warn with what it
+/// named, so an administrator can tell which application is misconfigured. Both values
+/// are cut to a bound; they are identifiers, never secrets.
+fn refused(raw: &RawParameters, error: UnredirectableError) -> PageError {
+    tracing::warn!(
+        client_id = raw.get("client_id").map(|id| bounded_for_log(id, MAX_LOGGED_CLIENT_ID_BYTES)),
+        redirect_uri = raw.get("redirect_uri").map(|uri| bounded_for_log(uri, MAX_LOGGED_REDIRECT_URI_BYTES)),
+        reason = %error,
+        "authorization request refused with an error page"
+    );
+    unredirectable(error)
+}
+
+/// The longest client id and redirect URI written on a log line.
+const MAX_LOGGED_CLIENT_ID_BYTES: usize = 128;
+const MAX_LOGGED_REDIRECT_URI_BYTES: usize = 512;
+
 async fn authorize(state: &AppState, req: &HttpRequest, raw: RawParameters) -> Result<HttpResponse, PageError> {
-    let client_id = client_id_of(&raw).map_err(unredirectable)?;
+    let client_id = client_id_of(&raw).map_err(|error| refused(&raw, error))?;
     let client = state
         .clients
         .find(&state.db, client_id)
         .await?
-        .ok_or_else(|| unredirectable(UnredirectableError::UnknownClient))?;
-    let redirect_uri = redirect_uri_of(&raw, &client).map_err(unredirectable)?;
+        .ok_or_else(|| refused(&raw, UnredirectableError::UnknownClient))?;
+    note_client_id(&client.client_id);
+    let redirect_uri = redirect_uri_of(&raw, &client).map_err(|error| refused(&raw, error))?;
     let request = match validate_request(&raw, &client, redirect_uri) {
         Ok(request) => request,
         Err(error) => {
@@ -63,6 +82,9 @@ async fn authorize(state: &AppState, req: &HttpRequest, raw: RawParameters) -> R
         }
     };
     let session = state.current_session(req).await?;
+    if let Some(session) = &session {
+        note_sub(&session.user_id);
+    }
     let outcome = continue_authorization(&state.flow_context(req), &client, request, None, session.as_ref()).await?;
     Ok(flow_redirect(state.issuer(), outcome, false, state.config.demo))
 }

@@ -18,6 +18,7 @@ use crate::authorization::authorize_request::RawParameters;
 use crate::authorization::client_registry::Client;
 use crate::authorization::client_secret::SecretMatch;
 use crate::http::rate_limit::mark_authenticated_client;
+use crate::http::request_id::note_client_id;
 
 /// Credentials as presented, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -152,8 +153,10 @@ pub async fn authenticate_client(
             tracing::warn!(client_id = %client.client_id, error = %error, "could not upgrade a client secret verifier");
         }
     }
-    // Proven: from here on the request counts against this client's budget.
+    // Proven: from here on the request counts against this client's budget, and its
+    // log lines name it.
     mark_authenticated_client(req, &client.client_id, client.is_public());
+    note_client_id(&client.client_id);
     Ok(client)
 }
 

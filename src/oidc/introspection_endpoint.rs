@@ -16,6 +16,7 @@ use super::form_body::read_protocol_form;
 use super::oauth_error::OAuthError;
 use crate::app::state::AppState;
 use crate::authorization::people::recheck_and_find_person;
+use crate::http::request_id::note_sub;
 use crate::tokens::introspection::{inspect_token, TokenStatus, TokenTypeHint};
 
 #[derive(Debug, Default, Serialize)]
@@ -87,6 +88,9 @@ pub async fn post_introspect(
         TokenStatus::Personal(pat) => Some(pat.user_id.as_str()),
         _ => None,
     };
+    if let Some(sub) = owner {
+        note_sub(sub);
+    }
     let username = match owner {
         Some(sub) => match recheck_and_find_person(&state.person_checks(), sub).await? {
             Some(person) => Some(person.claims.username),

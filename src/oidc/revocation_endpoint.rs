@@ -11,6 +11,7 @@ use super::form_body::read_protocol_form;
 use super::oauth_error::OAuthError;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
+use crate::http::request_id::note_sub;
 use crate::tokens::introspection::TokenTypeHint;
 use crate::tokens::revocation::{revoke_token, Revocation};
 
@@ -43,6 +44,9 @@ pub async fn post_revoke(
             Revocation::AccessToken { sub } => sub,
             Revocation::Nothing => None,
         };
+        if let Some(sub) = &sub {
+            note_sub(sub);
+        }
         state.audit.record(
             AuditEvent::TokenRevoked {
                 client_id: client.client_id.clone(),

@@ -15,6 +15,7 @@ use crate::authorization::client_registry::Client;
 use crate::authorization::refresh_grant::{exchange_refresh_token, RefreshError, RefreshRequest};
 use crate::authorization::token_exchange::{exchange_authorization_code, CodeRedemption, ExchangeError, IssuedTokens};
 use crate::config::GrantType;
+use crate::http::request_id::note_sub;
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -99,6 +100,7 @@ async fn authorization_code_grant(
         ExchangeError::UnknownPerson => OAuthError::invalid_grant(error.to_string()),
         other => OAuthError::server_error(other),
     })?;
+    note_sub(&issued.sub);
     Ok(issued.into())
 }
 
@@ -138,6 +140,7 @@ async fn refresh_token_grant(
         }
         other => OAuthError::server_error(other),
     })?;
+    note_sub(&issued.sub);
     Ok(issued.into())
 }
 

@@ -15,6 +15,7 @@ use crate::app::state::AppState;
 use crate::authorization::people::recheck_and_find_person;
 use crate::authorization::released_claims::scoped_claims;
 use crate::authorization::scopes::ScopeSet;
+use crate::http::request_id::note_sub;
 use crate::tokens::access_token::validate_access_token;
 use crate::tokens::personal_access_token::{authenticate_personal_access_token, PatError, PAT_PREFIX};
 
@@ -131,6 +132,7 @@ pub async fn userinfo(
     } else {
         access_token_subject(&state, &token).await?
     };
+    note_sub(&sub);
     if !scope.contains("openid") {
         return Err(BearerError::InsufficientScope(
             "the token was not issued for OpenID Connect",

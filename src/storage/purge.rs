@@ -167,18 +167,24 @@ pub async fn purge_expired(db: &impl ConnectionTrait, now: i64, lifetimes: &Life
 
 /// The background purge: every `interval` (the first one after `interval`, so starting an
 /// instance does not compete with its first requests), at the clock's time. Failures are
-/// logged and retried at the next tick. Runs until the task is aborted.
+/// logged and retried at the next tick. Runs until `stop` is cancelled.
 pub async fn run_housekeeping(
     db: sea_orm::DatabaseConnection,
     clock: crate::clock::SharedClock,
     lifetimes: Lifetimes,
     interval: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     let period = interval.max(std::time::Duration::from_secs(1));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        // Stops between two purges, never in the middle of one.
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
         match purge_expired(&db, clock.now_unix(), &lifetimes).await {
             Ok(report) if report.total() > 0 => {
                 tracing::info!(deleted = report.total(), report = ?report, "housekeeping removed expired rows");

@@ -14,6 +14,12 @@ pub async fn get_healthz() -> HttpResponse {
 }
 
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.readiness.is_draining() {
+        // Stopping: load balancers should send new requests elsewhere.
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .json(json!({ "status": "stopping" }));
+    }
     let readiness = state
         .readiness
         .current(&state.db, state.directory.as_ref(), state.clock.as_ref())

@@ -2,6 +2,7 @@
 //! session starts and a pending authorization request (if any) continues.
 
 use crate::http::csrf::set_csrf_cookie;
+use crate::http::request_id::{note_client_id, note_sub};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -140,7 +141,10 @@ pub async fn post_login(
             .await
             .map_err(|e| e.in_demo(demo))?
         {
-            Some((pending, client)) => (Some(pending), Some(client)),
+            Some((pending, client)) => {
+                note_client_id(&client.client_id);
+                (Some(pending), Some(client))
+            }
             None => return Err(expired_request_page().in_demo(demo)),
         }
     };
@@ -249,6 +253,7 @@ pub async fn post_login(
 
     attempts.succeeded().await?;
     let person = record_sign_in(&state.db, &user, now).await?;
+    note_sub(&person.id);
     let purpose = match (&pending, &client) {
         (Some(pending), Some(client)) => SignInPurpose::Authorization {
             client,

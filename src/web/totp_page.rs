@@ -27,6 +27,7 @@ use crate::authorization::second_factor_enrolment::EnrolmentError;
 use crate::http::mfa_pages::{TotpEnrolPage, TotpLoginPage};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::{redirect_found, redirect_see_other};
+use crate::http::request_id::note_sub;
 use crate::mfa::{
     begin_enrolment, has_active_totp, render_account_label, use_recovery_code, verify_totp, MfaError, MfaLimits,
     TotpSettings,
@@ -287,6 +288,7 @@ pub async fn post_login_totp(
     let Some((challenge, cookie)) = owed_challenge(&state, &req, &form.request).await? else {
         return nothing_owed(&state, &form.request).await;
     };
+    note_sub(&challenge.user_id);
     let again = |error: &'static str, status: StatusCode, cookie: Option<Cookie<'static>>| CodePrompt {
         request_id: &form.request,
         user_id: &challenge.user_id,

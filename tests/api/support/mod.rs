@@ -5,6 +5,7 @@ pub mod jwt;
 pub mod oauth;
 pub mod recording_listener;
 pub mod relying_party;
+pub mod running_binary;
 pub mod second_factor;
 pub mod slapd;
 pub mod spawn_app;
