@@ -1,5 +1,12 @@
 //! The command line: `serve`, `migrate`, `check-config`, `clients`, `keys`, `ldap test`,
-//! `second-factor`.
+//! `second-factor`, `backup`, `healthcheck`, `completions`, `manpage`.
+
+mod backup;
+mod healthcheck;
+mod migrate;
+mod shell;
+
+pub use migrate::{MigrationsPending, MIGRATIONS_PENDING_EXIT_CODE};
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -45,8 +52,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (applies pending migrations first).
     Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (`--check`: only list them).
+    Migrate(MigrateArgs),
     /// Check the configuration and report every problem at once.
     CheckConfig,
     /// Manage registered applications.
@@ -61,6 +68,34 @@ pub enum Command {
     /// A person's second factor, for operators (when no administrator can sign in with one).
     #[command(subcommand)]
     SecondFactor(SecondFactorCommand),
+    /// Copy the SQLite database, consistently, while the server runs (to a new file, mode
+    /// 0600). Back up the master key too. For PostgreSQL it prints the pg_dump recipe.
+    Backup {
+        /// The new file to write (an existing file is never replaced).
+        path: PathBuf,
+    },
+    /// GET /healthz on the listen address and exit 0 when it answers 200 (for container
+    /// health checks).
+    Healthcheck {
+        /// Ask this plain-http URL instead, e.g. http://127.0.0.1:8080/healthz.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print the completion script for a shell.
+    Completions {
+        /// bash, zsh or fish.
+        shell: shell::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Manpage,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Change nothing: list the pending migrations and exit with code 3 when there are
+    /// some, 0 when the database is up to date.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +229,16 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Completions { shell } => return shell::completions(*shell),
+        Command::Manpage => return shell::manpage(),
+        Command::Healthcheck { url: Some(url) } => {
+            let (host, port, path) = healthcheck::target(Some(url), "")?;
+            return healthcheck::healthcheck(&host, port, &path).await;
+        }
+        _ => {}
+    }
     let config = load_config(&cli)?;
     match cli.command {
         Command::CheckConfig => {
@@ -204,11 +249,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config).await,
-        Command::Migrate => {
-            open_database(&config).await?;
-            println!("database is up to date");
-            Ok(())
+        Command::Migrate(args) => migrate::migrate(&config, args.check).await,
+        Command::Backup { path } => backup::backup(&config, &path).await,
+        Command::Healthcheck { url } => {
+            let (host, port, path) = healthcheck::target(url.as_deref(), &config.listen)?;
+            healthcheck::healthcheck(&host, port, &path).await
         }
+        Command::Completions { .. } | Command::Manpage => Ok(()),
         Command::Clients(command) => clients(config, command).await,
         Command::Keys(command) => keys(config, command).await,
         Command::Ldap(LdapCommand::Test { username }) => ldap_test(config, &username).await,

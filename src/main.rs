@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
     // The server logs what it does; one-shot commands (clients, keys, ldap test...) print
     // their answer and log only warnings, so scripts read clean output.
     let default_level = match cli.command {
-        Command::Serve | Command::Migrate => "info",
+        Command::Serve | Command::Migrate(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -26,6 +26,10 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(gatehouse::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) if error.is::<gatehouse::cli::MigrationsPending>() => {
+            eprintln!("{error}");
+            std::process::ExitCode::from(gatehouse::cli::MIGRATIONS_PENDING_EXIT_CODE)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
