@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 
 use crate::support::browser::{query_param, Browser};
 use crate::support::database::fresh_test_database_url;
@@ -261,4 +262,28 @@ async fn migrate_check_lists_pending_migrations_and_applies_nothing() {
     let check = run(Some(&config), &["migrate", "--check"]);
     assert_eq!(check.code, Some(0), "{check:?}");
     assert!(check.stdout.contains("up to date"), "{}", check.stdout);
+
+    // A newer Gatehouse migrated the database: this version says so and will not start on
+    // it (migrations are forward only; the README's upgrade notes rest on this).
+    let db = sea_orm::Database::connect(&database_url).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29991231_000001_from_the_future', 0)",
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let check = run(Some(&config), &["migrate", "--check"]);
+    assert_eq!(check.code, Some(1), "{check:?}");
+    assert!(
+        check.stderr.contains("m29991231_000001_from_the_future") && check.stderr.contains("newer version"),
+        "{}",
+        check.stderr
+    );
+    let migrate = run(Some(&config), &["migrate"]);
+    assert_eq!(migrate.code, Some(1), "{migrate:?}");
+    assert!(
+        migrate.stderr.contains("m29991231_000001_from_the_future"),
+        "{}",
+        migrate.stderr
+    );
 }
