@@ -26,7 +26,7 @@ COPY packaging/container.toml /out/etc/gatehouse/gatehouse.toml
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/usr/local/bin/gatehouse /usr/local/bin/gatehouse
 COPY --from=builder /out/etc/gatehouse /etc/gatehouse
-COPY --from=builder --chown=65532:65532 /out/var/lib/gatehouse /var/lib/gatehouse
+COPY --from=builder --chown=65532:65532 /out/var/lib/ /var/lib/
 USER 65532:65532
 ENV GATEHOUSE_CONFIG=/etc/gatehouse/gatehouse.toml
 VOLUME ["/var/lib/gatehouse"]

@@ -6,8 +6,8 @@
 #
 # The package: `lintian` finds no error and no warning; `systemd-analyze verify` has nothing
 # to say about the unit and `systemd-analyze security` rates its exposure 2.0 or lower; the
-# shipped configuration passes check-config; the man page renders without a warning; the
-# bash completion parses. It packs the debug build (GATEHOUSE_DEB_PROFILE=release for the
+# shipped configuration passes check-config and the packaged binary serves with it (its own
+# `healthcheck` passes); the man page renders without a warning; the bash completion parses. It packs the debug build (GATEHOUSE_DEB_PROFILE=release for the
 # release build, which takes many minutes more on a small machine): the files, unit and
 # metadata are the same.
 #
@@ -87,6 +87,7 @@ check_deb() {
     "$root/usr/bin/gatehouse" --version >/dev/null
     "$root/usr/bin/gatehouse" --config "$root/etc/gatehouse/gatehouse.toml" check-config >/dev/null ||
         die "the packaged /etc/gatehouse/gatehouse.toml does not pass check-config"
+    serve_packaged "$root"
     bash -n "$root/usr/share/bash-completion/completions/gatehouse"
     zcat "$root/usr/share/man/man1/gatehouse.1.gz" >"$work/gatehouse.1"
     fail_on_output "groff on the man page" groff -man -ww -z "$work/gatehouse.1"
@@ -108,6 +109,31 @@ check_deb() {
         "$work/units/gatehouse.service" 2>&1 | grep 'Overall exposure') ||
         die "systemd-analyze security rates the unit above $((MAX_EXPOSURE / 10)).$((MAX_EXPOSURE % 10))"
     say "systemd-analyze verify: clean; ${exposure#→ }"
+}
+
+# The unpacked binary serves with the shipped configuration (its state directory and port
+# moved by environment overrides, as no systemd runs the unit here) until its own
+# `healthcheck` passes; then SIGTERM stops it cleanly.
+serve_packaged() {
+    local root=$1 port pid status=0
+    port=$(pick_free_port)
+    export GATEHOUSE__DATA_DIR=$work/state GATEHOUSE__LISTEN=127.0.0.1:$port GATEHOUSE__ISSUER=http://127.0.0.1:$port
+    "$root/usr/bin/gatehouse" --config "$root/etc/gatehouse/gatehouse.toml" serve >"$work/serve.log" 2>&1 &
+    pid=$!
+    local deadline=$((SECONDS + 30))
+    until "$root/usr/bin/gatehouse" --config "$root/etc/gatehouse/gatehouse.toml" healthcheck >/dev/null 2>&1; do
+        if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+            kill "$pid" 2>/dev/null || true
+            cat "$work/serve.log" >&2
+            die "the packaged gatehouse did not serve with the shipped configuration"
+        fi
+        sleep 0.2
+    done
+    kill -TERM "$pid"
+    wait "$pid" || status=$?
+    unset GATEHOUSE__DATA_DIR GATEHOUSE__LISTEN GATEHOUSE__ISSUER
+    [ "$status" -eq 0 ] || die "the packaged gatehouse did not stop cleanly on SIGTERM (exit code $status)"
+    say "the packaged binary serves with the shipped configuration; its healthcheck passes"
 }
 
 check_container() {
