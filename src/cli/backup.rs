@@ -18,6 +18,9 @@ and restore into an empty database with:
 
 pub async fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
     let url = config.database_url();
+    if url.starts_with("sqlite:") && sqlite_database_path(&url).is_none() {
+        bail!("the database is in memory: there is nothing on disk to back up");
+    }
     let Some(database) = sqlite_database_path(&url) else {
         eprintln!("{POSTGRES_RECIPE}");
         print_master_key_reminder(config);
