@@ -7,12 +7,14 @@
 # The package: `lintian` finds no error and no warning; `systemd-analyze verify` has nothing
 # to say about the unit and `systemd-analyze security` rates its exposure 2.0 or lower; the
 # shipped configuration passes check-config and the packaged binary serves with it (its own
-# `healthcheck` passes); the man page renders without a warning; the bash completion parses. It packs the debug build (GATEHOUSE_DEB_PROFILE=release for the
-# release build, which takes many minutes more on a small machine): the files, unit and
-# metadata are the same.
+# `healthcheck` passes); the man page renders without a warning; the bash completion
+# parses. It packs the debug build (GATEHOUSE_DEB_PROFILE=release for the release build,
+# which takes many minutes more on a small machine): the files, unit and metadata are the
+# same.
 #
 # The image (docker, else podman, when `info` answers): built from the Dockerfile, run
-# with a throwaway volume, healthy by its own HEALTHCHECK, not running as root.
+# with a throwaway volume, healthy by its own HEALTHCHECK, not running as root, and
+# `gatehouse backup` works inside it.
 #
 # Run by scripts/test.sh, which installs lintian and systemd; cargo-deb is installed here
 # when missing (the version below).
@@ -161,8 +163,7 @@ check_container() {
         --health-interval=2s --health-start-period=5s "$image" >/dev/null ||
         die "$engine run failed"
     local user deadline status
-    user=$("$engine" exec "$container" /usr/local/bin/gatehouse --version >/dev/null &&
-        "$engine" inspect --format '{{.Config.User}}' "$container")
+    user=$("$engine" inspect --format '{{.Config.User}}' "$container")
     case $user in
         "" | 0 | 0:* | root | root:*) die "the container runs as root (user '$user')" ;;
     esac
@@ -183,7 +184,9 @@ check_container() {
     done
     "$engine" exec "$container" /usr/local/bin/gatehouse healthcheck >/dev/null ||
         die "gatehouse healthcheck fails inside the container"
-    say "container image: built, runs as $user, healthy"
+    "$engine" exec "$container" /usr/local/bin/gatehouse backup /var/lib/gatehouse/check.sqlite >/dev/null ||
+        die "gatehouse backup fails inside the container"
+    say "container image: built, runs as $user, healthy, backs up its database"
 }
 
 check_deb
