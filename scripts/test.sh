@@ -5,8 +5,10 @@
 #   bash scripts/test.sh
 #
 # On a fresh Debian 12 machine with Rust it first installs what the tests need (slapd,
-# ldap-utils, PostgreSQL, Chromium and ChromeDriver, curl for the README's examples) with
-# apt, through sudo unless run as root, and cargo-deny with cargo install when it is missing. PostgreSQL: set
+# ldap-utils, PostgreSQL, Chromium and ChromeDriver, curl for the README's examples, and
+# lintian and systemd for the package check) with apt, through sudo unless run as root, and
+# cargo-deny (and, in the package check, cargo-deb) with cargo install when it is missing.
+# PostgreSQL: set
 # GATEHOUSE_TEST_POSTGRES_URL to a maintenance URL of a server of your own (the tests create
 # one database per test through it), or leave it unset and a throwaway server is started on
 # 127.0.0.1 and removed at the end.
@@ -48,7 +50,9 @@ phase() {
 }
 
 install_system_packages() {
-    local packages=(slapd ldap-utils chromium chromium-driver curl)
+    # lintian, systemd (systemd-analyze) and groff-base: the package check; curl: the
+    # README's examples.
+    local packages=(slapd ldap-utils chromium chromium-driver curl lintian systemd groff-base)
     if ! postgres_bin_dir >/dev/null; then
         packages+=(postgresql)
     fi
@@ -57,7 +61,7 @@ install_system_packages() {
         *" slapd "*) stop_packaged_slapd ;;
     esac
     local tool
-    for tool in slapd slapadd ldapsearch chromium chromedriver curl; do
+    for tool in slapd slapadd ldapsearch chromium chromedriver curl lintian systemd-analyze groff; do
         command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || die "$tool is still missing"
     done
     postgres_bin_dir >/dev/null || die "the PostgreSQL server binaries are still missing"
@@ -118,5 +122,7 @@ phase "cargo deny check bans" cargo deny "${locked[@]}" check bans
 phase "cargo clippy" cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
 phase "cargo test (SQLite)" run_sqlite_tests
 phase "cargo test --test api (PostgreSQL)" run_postgres_tests
+# The .deb (cargo-deb, lintian, systemd-analyze) and, where an engine runs, the image.
+phase "package checks" bash scripts/check-package.sh
 
 say "all checks passed in $((SECONDS - started))s: ${phases_done[*]}"

@@ -1,5 +1,12 @@
 //! The command line: `serve`, `migrate`, `check-config`, `clients`, `keys`, `ldap test`,
-//! `second-factor`.
+//! `second-factor`, `backup`, `healthcheck`, `completions`, `manpage`.
+
+mod backup;
+mod healthcheck;
+mod migrate;
+mod shell;
+
+pub use migrate::{MigrationsPending, MIGRATIONS_PENDING_EXIT_CODE};
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -46,8 +53,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (applies pending migrations first).
     Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (`--check`: only list them).
+    Migrate(MigrateArgs),
     /// Check the configuration and report every problem at once.
     CheckConfig,
     /// Manage registered applications.
@@ -62,6 +69,34 @@ pub enum Command {
     /// A person's second factor, for operators (when no administrator can sign in with one).
     #[command(subcommand)]
     SecondFactor(SecondFactorCommand),
+    /// Copy the SQLite database, consistently, while the server runs (to a new file, mode
+    /// 0600). Back up the master key too. For PostgreSQL it prints the pg_dump recipe.
+    Backup {
+        /// The new file to write (an existing file is never replaced).
+        path: PathBuf,
+    },
+    /// GET /healthz on the listen address and exit 0 when it answers 200 (for container
+    /// health checks).
+    Healthcheck {
+        /// Ask this plain-http URL instead, e.g. http://127.0.0.1:8080/healthz.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print the completion script for a shell.
+    Completions {
+        /// bash, zsh or fish.
+        shell: shell::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Manpage,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Change nothing: list the pending migrations and exit with code 3 when there are
+    /// some, 0 when the database is up to date.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +209,17 @@ pub enum LdapCommand {
     },
 }
 
+impl Command {
+    /// Whether the command reads the configuration (completions, the man page and a
+    /// health check of a given URL do not: they work on any machine, with no file).
+    pub fn needs_configuration(&self) -> bool {
+        !matches!(
+            self,
+            Command::Completions { .. } | Command::Manpage | Command::Healthcheck { url: Some(_) }
+        )
+    }
+}
+
 /// Loads the configuration named on the command line (or the default file if present).
 /// For `check-config` it also checks the files the configuration names (the TLS pair):
 /// their problems are listed with the others, their warnings printed on standard error.
@@ -216,8 +262,23 @@ fn load_config_checked(cli: &Cli, more_checks: impl FnOnce(&Config) -> Vec<Strin
     })
 }
 
-/// Runs the command with the configuration [`load_config`] read.
-pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+/// Runs the command. `config` is the configuration [`load_config`] read, when the caller
+/// read it already (to set up logging); commands that need one read it here otherwise.
+pub async fn run(cli: Cli, config: Option<Config>) -> anyhow::Result<()> {
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Completions { shell } => return shell::completions(*shell),
+        Command::Manpage => return shell::manpage(),
+        Command::Healthcheck { url: Some(url) } => {
+            let (host, port, path) = healthcheck::target(Some(url), "")?;
+            return healthcheck::healthcheck(&host, port, &path).await;
+        }
+        _ => {}
+    }
+    let config = match config {
+        Some(config) => config,
+        None => load_config(&cli)?,
+    };
     match cli.command {
         Command::CheckConfig => {
             println!(
@@ -227,11 +288,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config).await,
-        Command::Migrate => {
-            open_database(&config).await?;
-            println!("database is up to date");
-            Ok(())
+        Command::Migrate(args) => migrate::migrate(&config, args.check).await,
+        Command::Backup { path } => backup::backup(&config, &path).await,
+        Command::Healthcheck { url } => {
+            let (host, port, path) = healthcheck::target(url.as_deref(), &config.listen)?;
+            healthcheck::healthcheck(&host, port, &path).await
         }
+        Command::Completions { .. } | Command::Manpage => Ok(()),
         Command::Clients(command) => clients(config, command).await,
         Command::Keys(command) => keys(config, command).await,
         Command::Ldap(LdapCommand::Test { username }) => ldap_test(config, &username).await,

@@ -1,7 +1,9 @@
 //! The database: connection, migrations, entities, and the queries the rest of the code
 //! calls. SQLite (embedded default) and PostgreSQL, chosen by URL.
 
+pub mod backup;
 pub mod entities;
+pub mod migration_status;
 pub mod purge;
 mod sqlite_files;
 

@@ -1,6 +1,7 @@
 pub mod audit;
 pub mod browser;
 pub mod database;
+pub mod gatehouse_process;
 pub mod jwt;
 pub mod oauth;
 pub mod recording_listener;
