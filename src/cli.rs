@@ -32,7 +32,7 @@ use crate::directory::{Directory, LdapDirectory};
 use crate::keys::{list_signing_keys, revoke_signing_key, rotate_signing_keys_now, KeyRing, KeyStatus, RotationPolicy};
 use crate::mfa::{reset_totp, MfaError};
 use crate::settings::ldap_settings::read_ldap_settings;
-use crate::tls::check_certificate_pair;
+use crate::tls::{check_certificate_pair, client_config_pinned_to};
 use crate::Application;
 
 #[derive(Debug, Parser)]
@@ -271,7 +271,7 @@ pub async fn run(cli: Cli, config: Option<Config>) -> anyhow::Result<()> {
         Command::Manpage => return shell::manpage(),
         Command::Healthcheck { url: Some(url) } => {
             let (host, port, path) = healthcheck::target(Some(url), "")?;
-            return healthcheck::healthcheck(&host, port, &path).await;
+            return healthcheck::healthcheck(&host, port, &path, None).await;
         }
         _ => {}
     }
@@ -292,7 +292,15 @@ pub async fn run(cli: Cli, config: Option<Config>) -> anyhow::Result<()> {
         Command::Backup { path } => backup::backup(&config, &path).await,
         Command::Healthcheck { url } => {
             let (host, port, path) = healthcheck::target(url.as_deref(), &config.listen)?;
-            healthcheck::healthcheck(&host, port, &path).await
+            // The listen address speaks HTTPS with [tls] (a given --url is plain http).
+            let tls = match (&url, &config.tls) {
+                (None, Some(tls)) => {
+                    let cert_file = tls.cert_file.clone();
+                    Some(tokio::task::spawn_blocking(move || client_config_pinned_to(&cert_file)).await??)
+                }
+                _ => None,
+            };
+            healthcheck::healthcheck(&host, port, &path, tls).await
         }
         Command::Completions { .. } | Command::Manpage => Ok(()),
         Command::Clients(command) => clients(config, command).await,

@@ -1,12 +1,15 @@
 //! `gatehouse healthcheck`: GET `/healthz` on the configured listen address (or `--url`)
 //! and exit 0 on `200`, 1 otherwise. For container HEALTHCHECKs, where no curl is at hand.
+//! With `[tls]` the listen address speaks HTTPS: the check does too, trusting exactly the
+//! certificate of `tls.cert_file` (the name on it is the public one, not loopback's).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// The whole check: connect, ask, read the answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,27 +47,48 @@ pub fn target(url: Option<&str>, listen: &str) -> anyhow::Result<(String, u16, S
     Ok((host, addr.port(), "/healthz".to_string()))
 }
 
-pub async fn healthcheck(host: &str, port: u16, path: &str) -> anyhow::Result<()> {
-    let status = tokio::time::timeout(TIMEOUT, ask(host, port, path))
+/// Asks `path` on `host:port`, over TLS with `tls` (a client configuration from
+/// [`crate::tls::client_config_pinned_to`]), else plain http.
+pub async fn healthcheck(host: &str, port: u16, path: &str, tls: Option<rustls::ClientConfig>) -> anyhow::Result<()> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let status = tokio::time::timeout(TIMEOUT, connect_and_ask(host, port, path, tls))
         .await
         .with_context(|| {
             format!(
-                "no answer from http://{host}:{port}{path} within {} s",
+                "no answer from {scheme}://{host}:{port}{path} within {} s",
                 TIMEOUT.as_secs()
             )
         })??;
     if status != 200 {
-        bail!("http://{host}:{port}{path} answered {status}");
+        bail!("{scheme}://{host}:{port}{path} answered {status}");
     }
-    println!("healthy: http://{host}:{port}{path} answered 200");
+    println!("healthy: {scheme}://{host}:{port}{path} answered 200");
     Ok(())
 }
 
-async fn ask(host: &str, port: u16, path: &str) -> anyhow::Result<u16> {
+async fn connect_and_ask(host: &str, port: u16, path: &str, tls: Option<rustls::ClientConfig>) -> anyhow::Result<u16> {
     let connect_host = host.trim_start_matches('[').trim_end_matches(']');
-    let mut stream = TcpStream::connect((connect_host, port))
+    let stream = TcpStream::connect((connect_host, port))
         .await
         .with_context(|| format!("cannot connect to {host}:{port}"))?;
+    let Some(tls) = tls else {
+        return ask(stream, host, port, path).await;
+    };
+    let server_name = rustls::pki_types::ServerName::try_from(connect_host.to_string())
+        .with_context(|| format!("`{connect_host}` is not a host name"))?;
+    let stream = TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(server_name, stream)
+        .await
+        .with_context(|| format!("TLS with {host}:{port} failed"))?;
+    ask(stream, host, port, path).await
+}
+
+async fn ask(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    host: &str,
+    port: u16,
+    path: &str,
+) -> anyhow::Result<u16> {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nUser-Agent: gatehouse-healthcheck\r\n\r\n"
     );

@@ -7,10 +7,12 @@
 
 mod certificate_check;
 mod pem_files;
+mod pinned_client;
 mod reloading_certificate;
 
 pub use certificate_check::{check_certificate_pair, CertificateCheck, EXPIRY_WARNING_DAYS};
 pub use pem_files::{CertificatePair, MAX_PEM_FILE_BYTES};
+pub use pinned_client::client_config_pinned_to;
 pub use reloading_certificate::{server_config, watch_for_reloads, ReloadOutcome, ReloadingCertificate};
 
 use std::path::PathBuf;

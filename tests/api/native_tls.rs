@@ -624,3 +624,71 @@ async fn hsts_is_sent_on_https_issuers_only() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("strict-transport-security").is_none());
 }
+
+#[tokio::test]
+async fn the_healthcheck_speaks_https_to_a_tls_listener_and_trusts_only_the_configured_certificate() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Made out to the public name only: the check asks loopback, where no name matches.
+    let served = ca.issue(&["sso.example.org"]);
+    let (cert_file, key_file) = served.write_to(dir.path());
+    let config = write_tls_config(dir.path(), &cert_file, &key_file, "reload_interval = 3600", "").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let mut child = Serving(
+        Command::new(BINARY)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("listening on https://") {
+                let _ = sender.send(());
+            }
+        }
+    });
+    receiver
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve prints its https address");
+    let healthcheck = || {
+        Command::new(BINARY)
+            .args(["healthcheck", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let healthy = healthcheck();
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&healthy.stdout).trim(),
+        format!("healthy: https://127.0.0.1:{port}/healthz answered 200")
+    );
+
+    // The files now hold another certificate, which the server does not serve yet (it looks
+    // hourly): the check trusts only the configured one, so it fails.
+    ca.issue(&["sso.example.org"]).replace(&cert_file, &key_file);
+    let refused = healthcheck();
+    assert!(!refused.status.success(), "another certificate is not trusted");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("TLS"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
