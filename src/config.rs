@@ -12,6 +12,7 @@ use url::Url;
 
 mod housekeeping;
 mod ldap;
+mod metrics;
 mod rate_limits;
 mod tokens;
 
@@ -20,6 +21,7 @@ pub use ldap::{
     is_attribute_name, AccountCheck, GroupSource, GroupValue, LdapAttributes, LdapConfig, LdapConfigFile, LdapGroups,
     LdapPreset, DEFAULT_NESTED_DEPTH, MAX_NESTED_DEPTH,
 };
+pub use metrics::MetricsConfig;
 pub use rate_limits::RateLimitsConfig;
 pub use tokens::{
     canonical_ip, is_scope_token, parse_ip_network, GrantType, IpAllowlist, NetworkConfig, PersonalAccessTokensConfig,
@@ -72,6 +74,7 @@ pub struct Config {
     pub personal_access_tokens: PersonalAccessTokensConfig,
     pub rate_limits: RateLimitsConfig,
     pub housekeeping: HousekeepingConfig,
+    pub metrics: MetricsConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -93,6 +96,7 @@ impl Default for Config {
             personal_access_tokens: PersonalAccessTokensConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             housekeeping: HousekeepingConfig::default(),
+            metrics: MetricsConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -552,6 +556,7 @@ impl Config {
         self.personal_access_tokens.validate(&mut problems);
         self.rate_limits.validate(&mut problems);
         self.housekeeping.validate(&mut problems);
+        self.metrics.validate(&self.listen, &mut problems);
         self.validate_clients(&mut problems);
         problems
     }

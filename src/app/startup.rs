@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
 
+use super::metrics_server::{bind_metrics_listener, instance_metrics, serve_metrics};
 use super::routes::configure_all_routes;
 use super::served_discovery::ServedDiscovery;
 use super::state::AppState;
@@ -22,6 +23,7 @@ use crate::crypto::MasterKey;
 use crate::directory::{DirectoryHandle, LdapDirectory};
 use crate::http::csrf::CsrfKey;
 use crate::http::page_response::PageError;
+use crate::http::request_metrics::RequestMetrics;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::discovery_document;
@@ -44,6 +46,8 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     state: AppState,
+    /// `[metrics] listen`: its address and server.
+    metrics_server: Option<(SocketAddr, Server)>,
 }
 
 /// The master key: from the configuration, or `data_dir/master.key` (created, 0600).
@@ -151,7 +155,8 @@ impl AppState {
         }
         // From here on the directory settings live in the directory handle only (changed at
         // /admin/ldap while running); the file's [ldap] seeded them and is not read again.
-        let directory = LdapDirectory::with_clock(ldap.clone(), clock.clone());
+        let metrics = instance_metrics();
+        let directory = LdapDirectory::with_clock(ldap.clone(), clock.clone()).with_metrics(&metrics.ldap());
         let discovery = ServedDiscovery::new(&discovery_document(
             &config.issuer,
             ldap.extra_claims.keys().map(String::as_str),
@@ -168,7 +173,10 @@ impl AppState {
             audit,
             config: Arc::new(config),
             db,
-            directory: Arc::new(DirectoryHandle::new(Arc::new(directory), Arc::new(ldap), ldap_version)),
+            directory: Arc::new(
+                DirectoryHandle::new(Arc::new(directory), Arc::new(ldap), ldap_version).with_metrics(metrics.ldap()),
+            ),
+            metrics,
             keys: Arc::new(keys),
             clients: Arc::new(clients),
             clock,
@@ -195,10 +203,20 @@ impl Application {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        let metrics_listener = bind_metrics_listener(&config)?;
         let state = AppState::build(config, clock).await?;
         let addr = listener.local_addr()?;
         let server = Self::serve(state.clone(), listener)?;
-        Ok(Application { addr, server, state })
+        let metrics_server = match metrics_listener {
+            Some(listener) => Some((listener.local_addr()?, serve_metrics(state.clone(), listener)?)),
+            None => None,
+        };
+        Ok(Application {
+            addr,
+            server,
+            state,
+            metrics_server,
+        })
     }
 
     fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
@@ -242,6 +260,7 @@ impl Application {
                         Ok(response)
                     }
                 })
+                .wrap(RequestMetrics)
                 .configure(configure_all_routes)
                 .default_service(web::to(move || async move {
                     PageError::new(
@@ -265,6 +284,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The address of `[metrics] listen`, when it is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(addr, _)| *addr)
     }
 
     pub fn state(&self) -> &AppState {
@@ -321,7 +345,15 @@ impl Application {
             self.state.config.lifetimes.clone(),
             Duration::from_secs(self.state.config.housekeeping.interval.unsigned_abs()),
         ));
+        let metrics_server = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let result = self.server.await;
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.stop(true).await;
+        }
         upkeep.abort();
         ldap_poll.abort();
         housekeeping.abort();

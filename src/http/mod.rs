@@ -10,6 +10,7 @@ pub mod pages;
 pub mod people_pages;
 pub mod rate_limit;
 pub mod redirect;
+pub mod request_metrics;
 pub mod security_headers;
 pub mod session_cookie;
 pub mod session_pages;

@@ -54,6 +54,7 @@ fn domain_code_knows_nothing_of_http_or_templates() {
         "ratelimit",
         "readiness",
         "private_files",
+        "metrics",
     ];
     let found = offenders(
         &domain,
@@ -110,4 +111,11 @@ fn the_directory_settings_have_one_live_home() {
         found.is_empty(),
         "read the live settings (directory.settings()) instead: {found:#?}"
     );
+}
+
+#[test]
+fn the_metrics_module_builds_on_nothing_of_gatehouse() {
+    // Domain code and the directory hold its handles, so it may import none of them.
+    let found = offenders(&["metrics"], &["crate::"]);
+    assert!(found.is_empty(), "{found:#?}");
 }

@@ -23,6 +23,7 @@ mod housekeeping;
 mod key_rotation;
 mod ldap_settings_live;
 mod login;
+mod metrics;
 mod migrations;
 mod one_authorization_flow;
 mod personal_access_tokens;

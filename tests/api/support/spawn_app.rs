@@ -35,6 +35,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The server's state, for tests that change what an administrator would change.
     pub state: gatehouse::app::state::AppState,
+    /// `http://ADDRESS` of `[metrics] listen`, when the test set it.
+    pub metrics_address: Option<String>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -124,12 +126,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("build the application");
     let state = app.state().clone();
+    let metrics_address = app.metrics_addr().map(|address| format!("http://{address}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         clock,
         database_url,
         state,
+        metrics_address,
         _data_dir: data_dir,
     }
 }
