@@ -141,3 +141,13 @@ fn metrics_settings_are_checked() {
         "{all}"
     );
 }
+
+#[test]
+fn the_example_configuration_shows_the_metrics_defaults() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gatehouse.example.toml");
+    let config = Config::load(&path, true, Vec::new()).expect("the example loads");
+    let defaults = MetricsConfig::default();
+    assert_eq!(config.metrics.enabled, defaults.enabled);
+    assert_eq!(config.metrics.allow_from, defaults.allow_from);
+    assert_eq!(config.metrics.listen, defaults.listen);
+}
