@@ -13,6 +13,7 @@ use url::Url;
 mod housekeeping;
 mod ldap;
 mod logging;
+mod metrics;
 mod rate_limits;
 mod shutdown;
 mod tls;
@@ -24,6 +25,7 @@ pub use ldap::{
     LdapPreset, DEFAULT_NESTED_DEPTH, MAX_NESTED_DEPTH,
 };
 pub use logging::{LogConfig, LogFormat};
+pub use metrics::MetricsConfig;
 pub use rate_limits::RateLimitsConfig;
 pub use shutdown::ShutdownConfig;
 pub use tls::{TlsConfig, DEFAULT_TLS_RELOAD_INTERVAL};
@@ -82,6 +84,7 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
+    pub metrics: MetricsConfig,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -106,6 +109,7 @@ impl Default for Config {
             tls: None,
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
+            metrics: MetricsConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -583,6 +587,7 @@ impl Config {
         }
         self.log.validate(&mut problems);
         self.shutdown.validate(&mut problems);
+        self.metrics.validate(&self.listen, &mut problems);
         self.validate_clients(&mut problems);
         problems
     }

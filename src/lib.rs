@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod metrics;
 pub mod private_files;
 
 pub mod directory;

@@ -2,6 +2,7 @@
 
 pub mod https;
 pub mod logging;
+pub mod metrics_server;
 pub mod routes;
 pub mod served_discovery;
 pub mod shutdown;

@@ -10,8 +10,8 @@ use crate::oidc::{
     token_endpoint, userinfo_endpoint,
 };
 use crate::web::{
-    account_page, consent_page, health, home_page, login_page, sessions_page, setup_link_page, static_route,
-    tokens_page, totp_page,
+    account_page, consent_page, health, home_page, login_page, metrics_endpoint, sessions_page, setup_link_page,
+    static_route, tokens_page, totp_page,
 };
 
 /// Cross-origin access for endpoints browser applications call directly (no cookies).
@@ -143,5 +143,6 @@ pub fn configure_all_routes(cfg: &mut web::ServiceConfig) {
     .route("/static/{name}", web::get().to(static_route::get_static))
     .route("/healthz", web::get().to(health::get_healthz))
     .route("/readyz", web::get().to(health::get_readyz))
+    .route("/metrics", web::get().to(metrics_endpoint::get_metrics))
     .configure(crate::admin::configure_admin_routes);
 }

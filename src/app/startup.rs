@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
 
 use super::https::{prepare_https, run_https_upkeep, Https};
+use super::metrics_server::{bind_metrics_listener, instance_metrics, serve_metrics};
 use super::routes::configure_all_routes;
 use super::served_discovery::ServedDiscovery;
 use super::shutdown::{serve_until_signalled, tick_unless_stopped, BackgroundTasks};
@@ -26,6 +27,7 @@ use crate::directory::{DirectoryHandle, LdapDirectory};
 use crate::http::csrf::CsrfKey;
 use crate::http::page_response::PageError;
 use crate::http::request_id::request_span;
+use crate::http::request_metrics::RequestMetrics;
 use crate::http::security_headers::security_headers;
 use crate::keys::{rotate_signing_keys_if_due, KeyRing, RotationPolicy};
 use crate::oidc::discovery_endpoint::discovery_document;
@@ -50,6 +52,8 @@ pub struct Application {
     state: AppState,
     /// `[tls]`: the certificate to keep fresh and the redirect listener.
     https: Option<Https>,
+    /// `[metrics] listen`: its address and server.
+    metrics_server: Option<(SocketAddr, Server)>,
 }
 
 /// The master key: from the configuration, or `data_dir/master.key` (created, 0600).
@@ -157,7 +161,8 @@ impl AppState {
         }
         // From here on the directory settings live in the directory handle only (changed at
         // /admin/ldap while running); the file's [ldap] seeded them and is not read again.
-        let directory = LdapDirectory::with_clock(ldap.clone(), clock.clone());
+        let metrics = instance_metrics();
+        let directory = LdapDirectory::with_clock(ldap.clone(), clock.clone()).with_metrics(&metrics.ldap());
         let discovery = ServedDiscovery::new(&discovery_document(
             &config.issuer,
             ldap.extra_claims.keys().map(String::as_str),
@@ -174,7 +179,10 @@ impl AppState {
             audit,
             config: Arc::new(config),
             db,
-            directory: Arc::new(DirectoryHandle::new(Arc::new(directory), Arc::new(ldap), ldap_version)),
+            directory: Arc::new(
+                DirectoryHandle::new(Arc::new(directory), Arc::new(ldap), ldap_version).with_metrics(metrics.ldap()),
+            ),
+            metrics,
             keys: Arc::new(keys),
             clients: Arc::new(clients),
             clock,
@@ -203,14 +211,20 @@ impl Application {
     ) -> anyhow::Result<Application> {
         // A certificate that cannot be served stops the start before anything else.
         let https = prepare_https(&config).await?;
+        let metrics_listener = bind_metrics_listener(&config)?;
         let state = AppState::build(config, clock).await?;
         let addr = listener.local_addr()?;
         let server = Self::serve(state.clone(), listener, https.as_ref())?;
+        let metrics_server = match metrics_listener {
+            Some(listener) => Some((listener.local_addr()?, serve_metrics(state.clone(), listener)?)),
+            None => None,
+        };
         Ok(Application {
             addr,
             server,
             state,
             https,
+            metrics_server,
         })
     }
 
@@ -238,6 +252,8 @@ impl Application {
                         .into()
                 }))
                 .wrap(security_headers(hsts))
+                .wrap(RequestMetrics)
+                // Outermost: every line of the request, the others' included, carries its id.
                 .wrap({
                     let trusted_proxies = data.trusted_proxies.clone();
                     from_fn(move |req, next| request_span(trusted_proxies.clone(), req, next))
@@ -270,6 +286,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The address of `[metrics] listen`, when it is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(addr, _)| *addr)
     }
 
     pub fn state(&self) -> &AppState {
@@ -350,8 +371,17 @@ impl Application {
             "certificate reload",
             run_https_upkeep(self.https, background.stop_token()),
         );
+        // `[metrics] listen`: served until the public listener has stopped.
+        let metrics_server = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let shutdown = &self.state.config.shutdown;
         let result = serve_until_signalled(self.server, &self.state.readiness, shutdown).await;
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.stop(true).await;
+        }
         let grace_period = Duration::from_secs(shutdown.grace_period.unsigned_abs());
         background.stop_within(grace_period).await;
         if tokio::time::timeout(grace_period, self.state.audit.flush())

@@ -21,6 +21,7 @@ use crate::http::client_ip::client_ip;
 use crate::http::csrf::CsrfKey;
 use crate::http::session_cookie::read_session_cookie;
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::ratelimit::{AttemptKeys, RateLimiter};
 use crate::readiness::ReadinessCheck;
 use crate::settings::admin_groups::{load_admin_groups, AdminGroups};
@@ -48,6 +49,8 @@ pub struct AppState {
     pub attempt_keys: AttemptKeys,
     /// `/readyz`'s kept answer (per instance, in memory).
     pub readiness: Arc<ReadinessCheck>,
+    /// This instance's Prometheus metrics (`/metrics`).
+    pub metrics: Metrics,
 }
 
 impl AppState {

@@ -205,3 +205,53 @@ fn log_format_and_shutdown_timing_come_from_the_file_or_the_environment() {
     assert!(all.contains("`shutdown.drain_delay`"), "{all}");
     assert!(all.contains("`shutdown.grace_period`"), "{all}");
 }
+
+#[test]
+fn metrics_are_on_for_loopback_by_default_and_open_to_a_network_with_one_line() {
+    let config = load(MINIMAL, vec![]).unwrap();
+    assert!(config.metrics.enabled);
+    assert_eq!(config.metrics.listen, None);
+    let allowed = config.metrics.allowed_scrapers();
+    assert!(allowed.contains("127.0.0.1".parse().unwrap()));
+    assert!(allowed.contains("::1".parse().unwrap()));
+    assert!(!allowed.contains("10.1.2.3".parse().unwrap()));
+
+    let config = load(
+        MINIMAL,
+        vec![
+            ("GATEHOUSE__METRICS__ALLOW_FROM", r#"["10.0.0.0/8"]"#),
+            ("GATEHOUSE__METRICS__LISTEN", "0.0.0.0:9464"),
+        ],
+    )
+    .unwrap();
+    assert!(config.metrics.allowed_scrapers().contains("10.1.2.3".parse().unwrap()));
+    assert_eq!(config.metrics.listen.as_deref(), Some("0.0.0.0:9464"));
+}
+
+#[test]
+fn metrics_settings_are_checked() {
+    let text = format!(
+        "listen = \"127.0.0.1:8080\"\n{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:8080\"\nallow_from = [\"nowhere\"]\n"
+    );
+    let all = load(&text, vec![]).unwrap_err().problems.join("\n");
+    assert!(all.contains("`metrics.listen` must differ from `listen`"), "{all}");
+    assert!(all.contains("`metrics.allow_from`: `nowhere`"), "{all}");
+
+    let text = format!("{MINIMAL}\n[metrics]\nlisten = \"metrics.example\"\nallow_from = []\n");
+    let all = load(&text, vec![]).unwrap_err().problems.join("\n");
+    assert!(all.contains("`metrics.listen` must be an address"), "{all}");
+    assert!(
+        all.contains("`metrics.allow_from` must name at least one network"),
+        "{all}"
+    );
+}
+
+#[test]
+fn the_example_configuration_shows_the_metrics_defaults() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gatehouse.example.toml");
+    let config = Config::load(&path, true, Vec::new()).expect("the example loads");
+    let defaults = MetricsConfig::default();
+    assert_eq!(config.metrics.enabled, defaults.enabled);
+    assert_eq!(config.metrics.allow_from, defaults.allow_from);
+    assert_eq!(config.metrics.listen, defaults.listen);
+}

@@ -8,6 +8,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope,
 
 use super::directory_error::{describe_result_code, DirectoryError};
 use super::tls::{describe_tls_error, tls_error_in, TlsSettings};
+use crate::metrics::LdapServerTimings;
 
 /// Where a directory server is, how to secure the connection and how long it may take.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub(crate) struct LdapServer {
     /// One bind or one whole search.
     pub operation_timeout: Duration,
     pub tls: TlsSettings,
+    /// Where bind and search latencies go (nowhere unless metrics are attached).
+    pub timings: LdapServerTimings,
 }
 
 /// A failed operation on an open connection.
@@ -73,6 +76,7 @@ impl LdapServer {
             connect_timeout,
             operation_timeout,
             tls,
+            timings: LdapServerTimings::default(),
         }
     }
 
@@ -112,7 +116,10 @@ impl LdapServer {
         step: Step,
     ) -> Result<LdapResult, OperationFailure> {
         let operation = ldap.with_timeout(self.operation_timeout).simple_bind(dn, password);
-        match tokio::time::timeout(self.operation_timeout, operation).await {
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::time::timeout(self.operation_timeout, operation).await;
+        self.timings.observe_bind(started.elapsed());
+        match outcome {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(e)) => Err(self.operation_error(e, step)),
             Err(_) => Err(self.operation_timed_out(step)),
@@ -133,7 +140,10 @@ impl LdapServer {
             .with_search_options(options)
             .with_timeout(self.operation_timeout)
             .search(request.base, request.scope, filter, request.attributes);
-        match tokio::time::timeout(self.operation_timeout, operation).await {
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::time::timeout(self.operation_timeout, operation).await;
+        self.timings.observe_search(started.elapsed());
+        match outcome {
             Ok(Ok(found)) => Ok(SearchOutcome {
                 entries: found.0.into_iter().map(SearchEntry::construct).collect(),
                 result: found.1,

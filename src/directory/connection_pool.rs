@@ -4,7 +4,8 @@
 //! service account's connections are pooled; password checks always use a connection of
 //! their own (see `server_set`).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -28,6 +29,8 @@ pub(crate) struct ConnectionPool {
     /// more, which are closed when handed back to a full pool.
     max_idle: usize,
     idle: Mutex<Vec<IdleConnection>>,
+    /// Connections handed out and not yet released or dropped (for metrics).
+    in_use: Arc<AtomicUsize>,
 }
 
 struct IdleConnection {
@@ -40,6 +43,24 @@ pub(crate) struct ServiceConnection {
     ldap: Ldap,
     /// It came from the pool rather than being opened for this request.
     pub reused: bool,
+    _lease: Lease,
+}
+
+/// Counts a connection as in use from the moment it is handed out until it is released
+/// to the pool or dropped.
+struct Lease(Arc<AtomicUsize>);
+
+impl Lease {
+    fn new(in_use: &Arc<AtomicUsize>) -> Lease {
+        in_use.fetch_add(1, Ordering::Relaxed);
+        Lease(Arc::clone(in_use))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ServiceConnection {
@@ -57,11 +78,21 @@ impl ConnectionPool {
             service_password,
             max_idle,
             idle: Mutex::new(Vec::new()),
+            in_use: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     pub fn server(&self) -> &LdapServer {
         &self.server
+    }
+
+    pub fn server_mut(&mut self) -> &mut LdapServer {
+        &mut self.server
+    }
+
+    /// Connections handed out now.
+    pub fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
     }
 
     /// An idle connection if a live one is left, else a new one.
@@ -71,6 +102,7 @@ impl ConnectionPool {
                 return Ok(ServiceConnection {
                     ldap: idle.ldap,
                     reused: true,
+                    _lease: Lease::new(&self.in_use),
                 });
             }
             tracing::debug!(url = %self.server.url, "dropping a stale pooled LDAP connection");
@@ -102,7 +134,11 @@ impl ConnectionPool {
                 )));
             }
         }
-        Ok(ServiceConnection { ldap, reused: false })
+        Ok(ServiceConnection {
+            ldap,
+            reused: false,
+            _lease: Lease::new(&self.in_use),
+        })
     }
 
     /// Hands a connection back after a successful operation. Connections after a failure
@@ -132,8 +168,8 @@ impl ConnectionPool {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
 
-    #[cfg(test)]
-    fn idle_count(&self) -> usize {
+    /// Connections kept for reuse now.
+    pub fn idle_count(&self) -> usize {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }

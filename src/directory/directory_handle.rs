@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use super::{AttemptGate, Directory, DirectoryError, DirectoryUser};
 use crate::config::LdapConfig;
+use crate::metrics::{LdapMetrics, LdapServerSample};
 
 #[derive(Clone)]
 struct Current {
@@ -22,6 +23,8 @@ struct Current {
 
 pub struct DirectoryHandle {
     current: RwLock<Current>,
+    /// What every directory this handle switches to records its latencies in.
+    metrics: LdapMetrics,
 }
 
 impl DirectoryHandle {
@@ -33,7 +36,19 @@ impl DirectoryHandle {
                 settings,
                 version,
             }),
+            metrics: LdapMetrics::default(),
         }
+    }
+
+    /// The handle whose directories (this one's and later ones) record into `metrics`.
+    pub fn with_metrics(mut self, metrics: LdapMetrics) -> DirectoryHandle {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where a directory built to replace the current one records its latencies.
+    pub fn metrics(&self) -> &LdapMetrics {
+        &self.metrics
     }
 
     fn read(&self) -> Current {
@@ -89,5 +104,9 @@ impl Directory for DirectoryHandle {
 
     async fn check_health(&self) -> Result<(), DirectoryError> {
         self.current().check_health().await
+    }
+
+    fn server_samples(&self) -> Vec<LdapServerSample> {
+        self.current().server_samples()
     }
 }

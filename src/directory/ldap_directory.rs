@@ -20,6 +20,7 @@ use super::server_set::ServerSet;
 use super::{AttemptGate, AttemptSubject, Directory};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{GroupSource, LdapConfig};
+use crate::metrics::{LdapMetrics, LdapServerSample};
 
 /// Longer sign-in names are refused without a search (they cannot be real, and the
 /// filter would grow with them).
@@ -90,6 +91,12 @@ impl LdapDirectory {
             user_filter,
             clock,
         }
+    }
+
+    /// Records bind and search latencies of every server in `metrics`.
+    pub fn with_metrics(mut self, metrics: &LdapMetrics) -> Self {
+        self.servers.attach_metrics(metrics);
+        self
     }
 
     /// The entries matching the user filter: none, one, or two (meaning "several").
@@ -570,5 +577,9 @@ impl Directory for LdapDirectory {
         self.servers
             .with_service_connection(|server, ldap| self.read_search_base(server, ldap))
             .await
+    }
+
+    fn server_samples(&self) -> Vec<LdapServerSample> {
+        self.servers.samples()
     }
 }

@@ -69,4 +69,10 @@ pub trait Directory: Send + Sync {
 
     /// Binds as the service account and reads the base DN: the readiness check.
     async fn check_health(&self) -> Result<(), DirectoryError>;
+
+    /// Each server's health and connection pool right now, for the metrics endpoint (a
+    /// directory that is not a set of LDAP servers has none).
+    fn server_samples(&self) -> Vec<crate::metrics::LdapServerSample> {
+        Vec::new()
+    }
 }

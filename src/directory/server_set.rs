@@ -21,6 +21,7 @@ use super::connection_pool::ConnectionPool;
 use super::directory_error::DirectoryError;
 use super::tls::TlsSettings;
 use crate::config::LdapConfig;
+use crate::metrics::{LdapMetrics, LdapServerSample};
 
 pub(crate) struct ServerSet {
     slots: Vec<Slot>,
@@ -77,6 +78,27 @@ impl ServerSet {
     }
 
     /// The URLs, in the order they are preferred.
+    /// Records every server's bind and search latencies in `metrics`.
+    pub fn attach_metrics(&mut self, metrics: &LdapMetrics) {
+        for slot in &mut self.slots {
+            let server = slot.pool.server_mut();
+            server.timings = metrics.server(&server.url);
+        }
+    }
+
+    /// Each server's health and pool, as the metrics endpoint reports them.
+    pub fn samples(&self) -> Vec<LdapServerSample> {
+        self.slots
+            .iter()
+            .map(|slot| LdapServerSample {
+                url: slot.pool.server().url.clone(),
+                up: *slot.health.lock().unwrap_or_else(PoisonError::into_inner) == Health::Up,
+                pool_in_use: slot.pool.in_use(),
+                pool_idle: slot.pool.idle_count(),
+            })
+            .collect()
+    }
+
     pub fn urls(&self) -> Vec<&str> {
         self.slots.iter().map(|slot| slot.pool.server().url.as_str()).collect()
     }

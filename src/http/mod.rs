@@ -12,6 +12,7 @@ pub mod people_pages;
 pub mod rate_limit;
 pub mod redirect;
 pub mod request_id;
+pub mod request_metrics;
 pub mod security_headers;
 pub mod session_cookie;
 pub mod session_pages;

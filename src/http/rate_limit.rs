@@ -39,6 +39,7 @@ use super::page_response::PageError;
 use crate::app::state::AppState;
 use crate::audit::AuditEvent;
 use crate::config::MAX_CLIENT_ID_BYTES;
+use crate::metrics::SignInOutcome;
 use crate::ratelimit::{Admission, Quota, Rule};
 
 pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -297,6 +298,11 @@ fn refuse(
     first_in_window: bool,
     req: ServiceRequest,
 ) -> ServiceResponse {
+    state.metrics.rate_limited(bucket.rule.name());
+    if matches!(endpoint, LimitedEndpoint::Login | LimitedEndpoint::SecondFactor) {
+        // A refused submission of the password or code form: a sign-in attempt.
+        state.metrics.sign_in(SignInOutcome::RateLimited);
+    }
     if first_in_window {
         state.audit.record(
             AuditEvent::RateLimited {

@@ -70,6 +70,7 @@ pub async fn post_token(
         GrantType::RefreshToken => refresh_token_grant(&state, &client, &params).await?,
         GrantType::ClientCredentials => client_credentials_grant(&state, &client, &params)?,
     };
+    state.metrics.token_issued(grant.as_str(), &client.client_id);
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -124,11 +125,14 @@ async fn refresh_token_grant(
     )
     .await
     .map_err(|error| match error {
+        RefreshError::Reused => {
+            state.metrics.refresh_token_reused(&client.client_id);
+            OAuthError::invalid_grant(error.to_string())
+        }
         RefreshError::Unknown
         | RefreshError::WrongClient
         | RefreshError::Expired
         | RefreshError::Revoked
-        | RefreshError::Reused
         | RefreshError::PersonRefused => OAuthError::invalid_grant(error.to_string()),
         RefreshError::InvalidScope => OAuthError::new("invalid_scope", error.to_string()),
         RefreshError::DirectoryUnavailable(cause) => {

@@ -39,7 +39,25 @@ pub enum Rule {
     AuthorizePerIp,
 }
 
+/// The per-person budget of failed passwords (`[rate_limits] login_failures_*`), as the
+/// audit trail and the metrics name it.
+pub const LOGIN_FAILURES_RULE: &str = "login_failures_per_username";
+
 impl Rule {
+    /// Every rule (the metrics list each one from the start).
+    pub const ALL: [Rule; 10] = [
+        Rule::TokenPerIp,
+        Rule::TokenPerClient,
+        Rule::IntrospectPerIp,
+        Rule::IntrospectPerClient,
+        Rule::RevokePerIp,
+        Rule::RevokePerClient,
+        Rule::UserinfoPerIp,
+        Rule::LoginPerIp,
+        Rule::SecondFactorPerIp,
+        Rule::AuthorizePerIp,
+    ];
+
     /// The rule's name: its key in `[rate_limits]` and in the audit trail.
     pub fn name(self) -> &'static str {
         match self {

@@ -426,7 +426,7 @@ pub async fn refresh_directory(
         return Ok(false);
     }
     let previous = handle.version();
-    let directory = LdapDirectory::with_clock(settings.clone(), clock);
+    let directory = LdapDirectory::with_clock(settings.clone(), clock).with_metrics(handle.metrics());
     handle.replace(Arc::new(directory), Arc::new(settings), version);
     tracing::info!(
         from_version = previous,

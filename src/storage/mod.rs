@@ -67,6 +67,21 @@ pub async fn run_pending_migrations(db: &DatabaseConnection) -> Result<(), DbErr
 }
 
 /// A trivial query, for `/readyz`.
+/// The connection pool's open and idle connections: `(size, idle)`.
+pub fn pool_stats(db: &DatabaseConnection) -> Option<(u32, u32)> {
+    match db {
+        DatabaseConnection::SqlxSqlitePoolConnection(_) => {
+            let pool = db.get_sqlite_connection_pool();
+            Some((pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX)))
+        }
+        DatabaseConnection::SqlxPostgresPoolConnection(_) => {
+            let pool = db.get_postgres_connection_pool();
+            Some((pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX)))
+        }
+        _ => None,
+    }
+}
+
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }

@@ -17,7 +17,8 @@ use crate::directory::{Directory, DirectoryError, MAX_USERNAME_BYTES};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::pages::LoginPage;
 use crate::http::rate_limit::too_many_attempts_page;
-use crate::ratelimit::SignInAttempts;
+use crate::metrics::SignInOutcome;
+use crate::ratelimit::{SignInAttempts, LOGIN_FAILURES_RULE};
 
 use super::page_support::{csp_for_client, expired_request_page, pending_and_client, RequestQuery};
 use super::sign_in_finish::{finish_sign_in, FinishedSignIn};
@@ -206,9 +207,11 @@ pub async fn post_login(
     let user = match outcome {
         Ok(user) => user,
         Err(DirectoryError::AttemptRefused { retry_after }) => {
+            state.metrics.sign_in(SignInOutcome::RateLimited);
+            state.metrics.rate_limited(LOGIN_FAILURES_RULE);
             state.audit.record(
                 AuditEvent::RateLimited {
-                    limit: "login_failures_per_username",
+                    limit: LOGIN_FAILURES_RULE,
                     key: attempts.attempt_key(),
                 },
                 now,
@@ -216,6 +219,7 @@ pub async fn post_login(
             return Ok(too_many_attempts_page(retry_after, demo));
         }
         Err(error) if error.is_invalid_credentials() => {
+            state.metrics.sign_in(SignInOutcome::WrongPassword);
             state.audit.record(
                 AuditEvent::SignInFailed {
                     username: entry.as_ref().and_then(|(_, name)| name.clone()),
@@ -229,6 +233,7 @@ pub async fn post_login(
         }
         Err(error) if error.person_message().is_some() => {
             // The password was right: not a guess, so it does not count.
+            state.metrics.sign_in(SignInOutcome::AccountRefused);
             attempts.not_judged().await?;
             let sub = entry.as_ref().map(|(id, _)| id.as_str()).unwrap_or("-");
             tracing::info!(sub, reason = %error, "sign-in refused by account state");
@@ -245,6 +250,7 @@ pub async fn post_login(
             return Ok(again(message, StatusCode::OK));
         }
         Err(error) => {
+            state.metrics.sign_in(SignInOutcome::DirectoryUnavailable);
             attempts.not_judged().await?;
             tracing::error!(error = %error, "directory error during sign-in");
             return Ok(again(DIRECTORY_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE));

@@ -6,6 +6,7 @@ pub mod consent_page;
 pub mod health;
 pub mod home_page;
 pub mod login_page;
+pub mod metrics_endpoint;
 mod page_support;
 pub mod sessions_page;
 pub mod setup_link_page;

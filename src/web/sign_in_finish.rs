@@ -16,6 +16,7 @@ use crate::http::mfa_pages::RecoveryCodesPage;
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::redirect_see_other;
 use crate::http::session_cookie::session_cookie;
+use crate::metrics::SignInOutcome;
 
 /// A sign-in whose every factor is proven, and where it goes next.
 pub(super) struct FinishedSignIn<'a> {
@@ -62,6 +63,7 @@ pub(super) async fn finish_sign_in(
         now,
     )
     .await?;
+    state.metrics.sign_in(SignInOutcome::Ok);
 
     // The request this sign-in was made for (gone: it expired, or another tab finished it).
     let resumed = match finished.request_id {

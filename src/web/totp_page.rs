@@ -28,6 +28,7 @@ use crate::http::mfa_pages::{TotpEnrolPage, TotpLoginPage};
 use crate::http::page_response::{html_response, render_page, PageError};
 use crate::http::redirect::{redirect_found, redirect_see_other};
 use crate::http::request_id::note_sub;
+use crate::metrics::SignInOutcome;
 use crate::mfa::{
     begin_enrolment, has_active_totp, render_account_label, use_recovery_code, verify_totp, MfaError, MfaLimits,
     TotpSettings,
@@ -329,10 +330,11 @@ pub async fn post_login_totp(
     match checked {
         Ok(()) => complete_second_factor(&state, &req, challenge, None).await,
         Err(error) if error.is_person_error() => {
-            let status = match error {
-                MfaError::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::OK,
+            let (status, outcome) = match error {
+                MfaError::LockedOut { .. } => (StatusCode::TOO_MANY_REQUESTS, SignInOutcome::RateLimited),
+                _ => (StatusCode::OK, SignInOutcome::SecondFactorFailed),
             };
+            state.metrics.sign_in(outcome);
             let mut response = code_page(&state, &req, again(error.person_message(), status, cookie)).await?;
             if let Some(seconds) = error.retry_after(now) {
                 if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds.to_string()) {
@@ -539,6 +541,12 @@ pub async fn post_login_totp_enrol(
         Ok(codes) => complete_second_factor(&state, &req, challenge, Some(codes)).await,
         Err(EnrolmentError::SetupLinkNeeded(problem)) => Err(setup_link_needed_page(problem, state.config.demo)),
         Err(EnrolmentError::Mfa(error)) if error.is_person_error() => {
+            if csrf_ok {
+                state.metrics.sign_in(match error {
+                    MfaError::LockedOut { .. } => SignInOutcome::RateLimited,
+                    _ => SignInOutcome::SecondFactorFailed,
+                });
+            }
             let message = if !csrf_ok {
                 "This form had expired. Please enter the code again."
             } else if matches!(error, MfaError::NotEnrolled) {

@@ -55,6 +55,7 @@ fn domain_code_knows_nothing_of_http_or_templates() {
         "readiness",
         "private_files",
         "tls",
+        "metrics",
     ];
     let found = offenders(
         &domain,
@@ -111,4 +112,11 @@ fn the_directory_settings_have_one_live_home() {
         found.is_empty(),
         "read the live settings (directory.settings()) instead: {found:#?}"
     );
+}
+
+#[test]
+fn the_metrics_module_builds_on_nothing_of_gatehouse() {
+    // Domain code and the directory hold its handles, so it may import none of them.
+    let found = offenders(&["metrics"], &["crate::"]);
+    assert!(found.is_empty(), "{found:#?}");
 }

@@ -26,6 +26,7 @@ mod housekeeping;
 mod key_rotation;
 mod ldap_settings_live;
 mod login;
+mod metrics;
 mod migrations;
 mod native_tls;
 mod one_authorization_flow;

@@ -671,11 +671,7 @@ async fn the_healthcheck_speaks_https_to_a_tls_listener_and_trusts_only_the_conf
             .unwrap()
     };
     let healthy = healthcheck();
-    assert!(
-        healthy.status.success(),
-        "{}",
-        String::from_utf8_lossy(&healthy.stderr)
-    );
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
     assert_eq!(
         String::from_utf8_lossy(&healthy.stdout).trim(),
         format!("healthy: https://127.0.0.1:{port}/healthz answered 200")

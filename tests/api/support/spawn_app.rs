@@ -37,6 +37,8 @@ pub struct TestApp {
     pub state: gatehouse::app::state::AppState,
     /// The plain-http redirect listener of `[tls] redirect_listen`, when configured.
     pub redirect_addr: Option<std::net::SocketAddr>,
+    /// `http://ADDRESS` of `[metrics] listen`, when the test set it.
+    pub metrics_address: Option<String>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -131,6 +133,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         .expect("build the application");
     let state = app.state().clone();
     let redirect_addr = app.redirect_addr();
+    let metrics_address = app.metrics_addr().map(|address| format!("http://{address}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -138,6 +141,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         database_url,
         state,
         redirect_addr,
+        metrics_address,
         _data_dir: data_dir,
     }
 }
