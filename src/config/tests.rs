@@ -255,3 +255,22 @@ fn the_example_configuration_shows_the_metrics_defaults() {
     assert_eq!(config.metrics.allow_from, defaults.allow_from);
     assert_eq!(config.metrics.listen, defaults.listen);
 }
+
+#[test]
+fn the_readme_operating_example_is_valid() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let start = readme.find("\n## Operating Gatehouse\n").expect("an Operating section");
+    let block = readme[start..]
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a TOML example");
+    let text = format!("{block}\n[ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=example,dc=org\"\n");
+    let mut problems = Vec::new();
+    let config = Config::from_table(text.parse::<toml::Table>().expect("TOML"), &mut problems).expect("parses");
+    problems.extend(config.validate());
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(config.tls.is_some());
+    assert!(config.metrics.allowed_scrapers().contains("127.0.0.1".parse().unwrap()));
+    assert_eq!(config.metrics.listen.as_deref(), Some("0.0.0.0:9464"));
+}
