@@ -148,6 +148,10 @@ demo = true
 # Members of these directory groups administer Gatehouse (alice is in admins).
 groups = ["admins"]
 
+[shutdown]
+# No load balancer to tell: stop at once on Ctrl-C.
+drain_delay = 0
+
 [ldap]
 url = "ldap://127.0.0.1:$ldap_port"
 bind_dn = "$service_dn"
