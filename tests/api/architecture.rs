@@ -120,3 +120,32 @@ fn the_metrics_module_builds_on_nothing_of_gatehouse() {
     let found = offenders(&["metrics"], &["crate::"]);
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// The crates that generate and use keys are optimised in the dev profile too: unoptimised,
+/// RSA key generation (every test app makes its keys) makes the suite many times slower.
+#[test]
+fn the_crypto_crates_are_optimised_in_the_dev_profile() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = manifest.parse().unwrap();
+    let packages = manifest
+        .get("profile")
+        .and_then(|profile| profile.get("dev"))
+        .and_then(|dev| dev.get("package"))
+        .and_then(toml::Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    let unoptimised: Vec<&str> = ["rsa", "num-bigint-dig", "aws-lc-rs", "aws-lc-sys"]
+        .into_iter()
+        .filter(|name| {
+            packages
+                .get(*name)
+                .and_then(|package| package.get("opt-level"))
+                .and_then(toml::Value::as_integer)
+                != Some(3)
+        })
+        .collect();
+    assert!(
+        unoptimised.is_empty(),
+        "[profile.dev.package.NAME] opt-level = 3 is missing for {unoptimised:?}"
+    );
+}
