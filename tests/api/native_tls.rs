@@ -366,18 +366,13 @@ fn check_config(config: &Path) -> (bool, String, String) {
     )
 }
 
-#[tokio::test]
-async fn sighup_makes_the_binary_serve_the_renewed_certificate() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let old = ca.issue(&["127.0.0.1"]);
-    let (cert_file, key_file) = old.write_to(dir.path());
-    // Files are looked at hourly: only SIGHUP can make the swap in time.
-    let config = write_tls_config(dir.path(), &cert_file, &key_file, "reload_interval = 3600", "").await;
+/// `gatehouse serve --config CONFIG` as a process, once it says on which https address it
+/// listens (the process ends when the returned guard is dropped).
+fn serve_binary(config: &Path) -> (Serving, SocketAddr) {
     let mut child = Serving(
         Command::new(BINARY)
             .args(["serve", "--config"])
-            .arg(&config)
+            .arg(config)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -392,11 +387,23 @@ async fn sighup_makes_the_binary_serve_the_renewed_certificate() {
             }
         }
     });
-    let addr: SocketAddr = receiver
+    let addr = receiver
         .recv_timeout(Duration::from_secs(30))
         .expect("serve prints its https address")
         .parse()
         .unwrap();
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sighup_makes_the_binary_serve_the_renewed_certificate() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let old = ca.issue(&["127.0.0.1"]);
+    let (cert_file, key_file) = old.write_to(dir.path());
+    // Files are looked at hourly: only SIGHUP can make the swap in time.
+    let config = write_tls_config(dir.path(), &cert_file, &key_file, "reload_interval = 3600", "").await;
+    let (mut child, addr) = serve_binary(&config);
     let health = ca.client().get(format!("https://{addr}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(
@@ -642,27 +649,8 @@ async fn the_healthcheck_speaks_https_to_a_tls_listener_and_trusts_only_the_conf
         .unwrap()
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     std::fs::write(&config, text).unwrap();
-    let mut child = Serving(
-        Command::new(BINARY)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("listening on https://") {
-                let _ = sender.send(());
-            }
-        }
-    });
-    receiver
-        .recv_timeout(Duration::from_secs(30))
-        .expect("serve prints its https address");
+    let (_child, addr) = serve_binary(&config);
+    assert_eq!(addr.port(), port);
     let healthcheck = || {
         Command::new(BINARY)
             .args(["healthcheck", "--config"])
