@@ -157,10 +157,13 @@ fn tls_section_names_files_and_needs_an_https_issuer() {
     assert!(load(MINIMAL, vec![]).unwrap().tls.is_none());
 }
 
-#[test]
-fn the_readme_tls_example_is_valid() {
+/// The first TOML example after `heading` in README.md, with a directory added, loaded and
+/// validated: it must have no problem.
+fn readme_example_after(heading: &str) -> Config {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
-    let start = readme.find("\n### TLS\n").expect("a TLS section");
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("README.md has {heading:?}"));
     let block = readme[start..]
         .split("```toml\n")
         .nth(1)
@@ -171,6 +174,12 @@ fn the_readme_tls_example_is_valid() {
     let config = Config::from_table(text.parse::<toml::Table>().expect("TOML"), &mut problems).expect("parses");
     problems.extend(config.validate());
     assert!(problems.is_empty(), "{problems:#?}");
+    config
+}
+
+#[test]
+fn the_readme_tls_example_is_valid() {
+    let config = readme_example_after("\n### TLS\n");
     assert!(config.tls.is_some_and(|tls| tls.redirect_listen.is_some()));
 }
 
@@ -258,18 +267,7 @@ fn the_example_configuration_shows_the_metrics_defaults() {
 
 #[test]
 fn the_readme_operating_example_is_valid() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
-    let start = readme.find("\n## Operating Gatehouse\n").expect("an Operating section");
-    let block = readme[start..]
-        .split("```toml\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("a TOML example");
-    let text = format!("{block}\n[ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=example,dc=org\"\n");
-    let mut problems = Vec::new();
-    let config = Config::from_table(text.parse::<toml::Table>().expect("TOML"), &mut problems).expect("parses");
-    problems.extend(config.validate());
-    assert!(problems.is_empty(), "{problems:#?}");
+    let config = readme_example_after("\n## Operating Gatehouse\n");
     assert!(config.tls.is_some());
     assert!(config.metrics.allowed_scrapers().contains("127.0.0.1".parse().unwrap()));
     assert_eq!(config.metrics.listen.as_deref(), Some("0.0.0.0:9464"));

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::database::fresh_test_database_url;
-use crate::support::slapd::TestSlapd;
+use crate::support::gatehouse_process;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
 
@@ -19,36 +19,8 @@ async fn write_config(dir: &Path, listen: &str, extra: &str) -> std::path::PathB
 
 /// [`write_config`], and the database URL it names (for tests that look inside).
 async fn write_config_and_database(dir: &Path, listen: &str, extra: &str) -> (std::path::PathBuf, String) {
-    let slapd = TestSlapd::shared().await;
-    let ldap = slapd.ldap_config();
     let database_url = fresh_test_database_url(dir).await;
-    let path = dir.join("gatehouse.toml");
-    let text = format!(
-        r#"issuer = "http://{listen}"
-listen = "{listen}"
-data_dir = "{data}"
-
-[database]
-url = "{database_url}"
-
-[ldap]
-url = "{url}"
-bind_dn = "{bind_dn}"
-bind_password = "{bind_password}"
-base_dn = "{base_dn}"
-
-[ldap.groups]
-base_dn = "{groups}"
-{extra}
-"#,
-        data = dir.join("data").display(),
-        url = ldap.url,
-        bind_dn = ldap.bind_dn,
-        bind_password = ldap.bind_password.expose(),
-        base_dn = ldap.base_dn,
-        groups = ldap.groups.base_dn,
-    );
-    std::fs::write(&path, text).unwrap();
+    let path = gatehouse_process::write_config(dir, listen, &database_url, extra).await;
     (path, database_url)
 }
 
