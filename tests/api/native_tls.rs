@@ -3,10 +3,9 @@
 //! replacement that cannot be served refused, `check-config` on the pair, the plain-http
 //! redirect listener, and HSTS.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::browser::{query_param, Browser};
 use crate::support::database::fresh_test_database_url;
+use crate::support::gatehouse_process::ServeProcess;
 use crate::support::oauth::http_client;
 use crate::support::relying_party::RelyingParty;
 use crate::support::slapd::TestSlapd;
@@ -26,16 +26,6 @@ use crate::support::spawn_app::*;
 use crate::support::tls::{serve_https, ServerCertificate, TestCa};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
-
-/// A started `gatehouse serve`, ended (by its pid) when the test ends, whatever happens.
-struct Serving(std::process::Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// An HTTPS server with a certificate for 127.0.0.1 from `ca`, its files in `dir`.
 async fn spawn_https_app(
@@ -368,31 +358,10 @@ fn check_config(config: &Path) -> (bool, String, String) {
 
 /// `gatehouse serve --config CONFIG` as a process, once it says on which https address it
 /// listens (the process ends when the returned guard is dropped).
-fn serve_binary(config: &Path) -> (Serving, SocketAddr) {
-    let mut child = Serving(
-        Command::new(BINARY)
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("listening on https://") {
-                let _ = sender.send(rest.split_whitespace().next().unwrap_or_default().to_string());
-            }
-        }
-    });
-    let addr = receiver
-        .recv_timeout(Duration::from_secs(30))
-        .expect("serve prints its https address")
-        .parse()
-        .unwrap();
-    (child, addr)
+fn serve_binary(config: &Path) -> (ServeProcess, SocketAddr) {
+    let serving = ServeProcess::start(config);
+    let addr = serving.addr.parse().expect("serve prints its https address");
+    (serving, addr)
 }
 
 #[tokio::test]
@@ -414,12 +383,12 @@ async fn sighup_makes_the_binary_serve_the_renewed_certificate() {
     let new = ca.issue(&["127.0.0.1"]);
     new.replace(&cert_file, &key_file);
     let hup = Command::new("kill")
-        .args(["-HUP", &child.0.id().to_string()])
+        .args(["-HUP", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(hup.success());
     let swapped = wait_for_certificate(&ca, addr, &new.leaf_der, Duration::from_secs(10)).await;
-    let alive = child.0.try_wait().unwrap().is_none();
+    let alive = child.is_running();
     assert!(alive, "SIGHUP does not end the process");
     assert!(swapped, "after SIGHUP new handshakes get the new certificate");
 }

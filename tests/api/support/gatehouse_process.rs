@@ -81,7 +81,7 @@ pub fn run(config: Option<&Path>, args: &[&str]) -> Outcome {
 /// A `gatehouse serve` child; killed (by its pid) when dropped.
 pub struct ServeProcess {
     child: Child,
-    /// `127.0.0.1:PORT`, as the process printed it.
+    /// `127.0.0.1:PORT`, as the process printed it (after `http://` or `https://`).
     pub addr: String,
 }
 
@@ -100,7 +100,10 @@ impl ServeProcess {
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("listening on http://") {
+                let rest = line
+                    .strip_prefix("listening on http://")
+                    .or_else(|| line.strip_prefix("listening on https://"));
+                if let Some(rest) = rest {
                     let _ = sender.send(rest.split_whitespace().next().unwrap_or_default().to_string());
                 }
             }
@@ -113,6 +116,16 @@ impl ServeProcess {
             }
         };
         ServeProcess { child, addr }
+    }
+
+    /// The process id, for signals.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::database::fresh_test_database_url;
-use super::slapd::TestSlapd;
+use super::gatehouse_process::{free_port, write_config};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
 
@@ -34,36 +34,20 @@ impl RunningBinary {
     /// [`SERVICE_ID`] (client_credentials, introspects any token), then `extra` appended to
     /// the configuration file, and `env` added to the environment. Returns once it serves.
     pub async fn start(extra: &str, env: &[(&str, &str)]) -> RunningBinary {
-        let slapd = TestSlapd::shared().await;
-        let ldap = slapd.ldap_config();
         let dir = tempfile::tempdir().expect("temporary directory");
         let database_url = fresh_test_database_url(dir.path()).await;
         // A free port, named in the issuer (the sign-in pages redirect to it).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let address = format!("http://127.0.0.1:{port}");
         let data_dir = dir.path().join("data");
-        let config = format!(
-            r#"issuer = "{address}"
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-
-[database]
-url = "{database_url}"
-
+        let config_path = write_config(
+            dir.path(),
+            &format!("127.0.0.1:{port}"),
+            &database_url,
+            &format!(
+                r#"
 [admin]
 groups = ["admins"]
-
-[ldap]
-url = "{url}"
-bind_dn = "{bind_dn}"
-bind_password = "{bind_password}"
-base_dn = "{base_dn}"
-
-[ldap.groups]
-base_dn = "{groups}"
 
 [[clients]]
 client_id = "{APP_ID}"
@@ -79,16 +63,10 @@ grant_types = ["client_credentials"]
 introspect_any_token = true
 
 {extra}
-"#,
-            data = data_dir.display(),
-            url = ldap.url,
-            bind_dn = ldap.bind_dn,
-            bind_password = ldap.bind_password.expose(),
-            base_dn = ldap.base_dn,
-            groups = ldap.groups.base_dn,
-        );
-        let config_path = dir.path().join("gatehouse.toml");
-        std::fs::write(&config_path, config).expect("write the configuration");
+"#
+            ),
+        )
+        .await;
         let mut command = Command::new(BINARY);
         command
             .args(["serve", "--config"])
