@@ -25,8 +25,8 @@ fn readme_block_after(marker: &str) -> String {
 }
 
 /// Runs `script` with bash (`set -euo pipefail`) in a fresh directory, with the README's
-/// issuer replaced by the test server's; returns its standard output.
-async fn run_readme_script(app: &TestApp, script: &str, env: &[(&str, &str)]) -> String {
+/// issuer replaced by the test server's.
+async fn bash(app: &TestApp, script: &str, env: &[(&str, &str)]) -> (std::process::Output, String) {
     assert!(script.contains(README_ISSUER), "the example names the README's issuer");
     let script = format!("set -euo pipefail\n{}\n", script.replace(README_ISSUER, &app.address));
     let dir = tempfile::tempdir().expect("a directory to run in");
@@ -38,6 +38,12 @@ async fn run_readme_script(app: &TestApp, script: &str, env: &[(&str, &str)]) ->
         .output()
         .await
         .expect("run bash");
+    (output, script)
+}
+
+/// [`bash`], which must succeed; returns its standard output.
+async fn run_readme_script(app: &TestApp, script: &str, env: &[(&str, &str)]) -> String {
+    let (output, script) = bash(app, script, env).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -87,16 +93,6 @@ async fn the_admin_api_example_works_with_an_administrators_token() {
     assert_eq!(app.state.directory.settings().recheck_interval, 120);
 
     // Without a token the same script stops at its first request (curl -f).
-    let refused = tokio::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "set -euo pipefail\n{}",
-            script.replace(README_ISSUER, &app.address)
-        ))
-        .current_dir(tempfile::tempdir().expect("dir").path())
-        .env("GATEHOUSE_ADMIN_PAT", "gatehouse_pat_not-a-token")
-        .output()
-        .await
-        .expect("run bash");
+    let (refused, _) = bash(&app, &script, &[("GATEHOUSE_ADMIN_PAT", "gatehouse_pat_not-a-token")]).await;
     assert!(!refused.status.success(), "a bad token is refused");
 }
